@@ -1,0 +1,29 @@
+"""DiSCo conversational sparse retrieval on Pyserini and Lucene."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conversation import flatten_conversation
+
+__all__ = ["flatten_conversation", "DiscoQueryEncoder", "SpladeEncoder", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # torch, transformers and pyserini load only when these are used
+    if name == "DiscoQueryEncoder":
+        from .query_encoder import DiscoQueryEncoder
+
+        return DiscoQueryEncoder
+    if name == "SpladeEncoder":
+        from .splade import SpladeEncoder
+
+        return SpladeEncoder
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("disco-pyserini")
+        except PackageNotFoundError:
+            return "0+unknown"
+    raise AttributeError(name)

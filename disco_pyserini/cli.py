@@ -1,0 +1,272 @@
+"""The ``disco-pyserini`` command line: one console script, one subcommand per pipeline stage.
+
+``main(argv)`` returns the exit status; tests call it in-process. Errors caused by input or
+options print one line (``disco-pyserini: error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import DiscoError
+
+logger = logging.getLogger("disco_pyserini")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
+    return value
+
+
+def _add_encoder_options(parser: argparse.ArgumentParser, *, batch_size: int = 32) -> None:
+    parser.add_argument("--max-length", type=_positive_int, default=256,
+                        help="tokens per text, truncated on the right (default: 256)")
+    parser.add_argument("--scale", type=_positive_float, default=100,
+                        help="quantization: impact = round(weight * scale) (default: 100)")
+    parser.add_argument("--batch-size", type=_positive_int, default=batch_size,
+                        help=f"texts per batch (default: {batch_size})")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="auto: float32 on CPU, bfloat16 autocast on CUDA")
+
+
+def _add_java_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--java-heap", default=None, metavar="SIZE",
+                        help="maximum JVM heap, e.g. 4g (default: $DISCO_PYSERINI_JAVA_XMX or the JVM's)")
+
+
+# -- encode --------------------------------------------------------------------------------------
+def _encode_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("encode", help="encode a corpus into a JsonVectorCollection folder",
+                            description="Encode documents with a SPLADE document model, quantize the weights "
+                                        "and write Pyserini JsonVectorCollection files.")
+    parser.add_argument("--corpus", required=True, nargs="+", metavar="PATH",
+                        help="JSONL files or folders: {id, contents} or {id, title, text} per line")
+    parser.add_argument("--model", required=True,
+                        help="preset (e.g. disco-human, splade-tiny: its document model), hub id or local folder")
+    parser.add_argument("--output", required=True, metavar="DIR", help="collection folder to write")
+    _add_encoder_options(parser)
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    parser.add_argument("--docs-per-part", type=_positive_int, default=10_000,
+                        help="documents per collection file (default: 10000)")
+    parser.add_argument("--shard", default="0/1", metavar="I/N",
+                        help="encode only shard I of N (parts I, I+N, ...); N processes fill one folder")
+    parser.add_argument("--resume", action="store_true", help="finish an interrupted encoding in --output")
+    parser.add_argument("--overwrite", action="store_true", help="replace a collection already in --output")
+    parser.set_defaults(command=_encode)
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from .collection import Shard, encode_collection
+    from .models import resolve_model
+    from .splade import SpladeEncoder
+
+    shard = Shard.parse(args.shard)
+    if args.resume and args.overwrite:
+        raise DiscoError("--resume and --overwrite contradict each other; choose one")
+    encoder = SpladeEncoder(resolve_model(args.model, "document"), max_length=args.max_length,
+                            batch_size=args.batch_size, device=args.device, threads=args.threads,
+                            precision=args.precision)
+    result = encode_collection(args.corpus, args.output, encoder, scale=args.scale,
+                               docs_per_part=args.docs_per_part, shard=shard, resume=args.resume,
+                               overwrite=args.overwrite, progress=not args.quiet)
+    if result["complete"]:
+        print(f"{args.output}: {result['documents']} documents in {result['parts']} part(s)"
+              f" ({result['empty_vectors']} with an empty vector)")
+    else:
+        print(f"{args.output}: shard {args.shard} done; {len(result['missing_parts'])} part(s) of other shards missing")
+    return 0
+
+
+# -- index ---------------------------------------------------------------------------------------
+def _index_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("index", help="build a Lucene impact index from a collection folder",
+                            description="Index a collection folder with Pyserini (JsonVectorCollection, "
+                                        "impact, pretokenized) and check the document count.")
+    parser.add_argument("--collection", required=True, metavar="DIR")
+    parser.add_argument("--index", required=True, metavar="DIR")
+    parser.add_argument("--threads", type=_positive_int, default=1, help="indexing threads (default: 1)")
+    parser.add_argument("--store-raw", action="store_true", help="store each document's JSON in the index")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing index in --index")
+    _add_java_options(parser)
+    parser.set_defaults(command=_index)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .indexing import build_index
+
+    info = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
+                       store_raw=args.store_raw, heap=args.java_heap)
+    print(f"{args.index}: {info['documents']} documents")
+    return 0
+
+
+# -- search --------------------------------------------------------------------------------------
+def _search_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("search", help="search a topics file into a TREC run",
+                            description="Encode every turn of a topics file (batched) and search the "
+                                        "impact index into a TREC run file.")
+    parser.add_argument("--index", required=True, metavar="DIR")
+    parser.add_argument("--topics", required=True, metavar="FILE", help="topics JSONL")
+    parser.add_argument("--model", required=True,
+                        help="preset (its query model), hub id or local folder of the query encoder")
+    parser.add_argument("--output", required=True, metavar="RUN", help="TREC run file to write")
+    parser.add_argument("--query-mode", default="disco",
+                        help="disco (flattened conversation), raw (current question), rewrite, "
+                             "rewrite-auto, history, or field:NAME (default: disco)")
+    parser.add_argument("--hits", type=_positive_int, default=1000, help="hits per query (default: 1000)")
+    parser.add_argument("--run-tag", default="disco-pyserini", help="last column of the run")
+    parser.add_argument("--threads", type=_positive_int, default=1, help="search and encoding threads")
+    parser.add_argument("--allow-mismatch", action="store_true",
+                        help="search even if the index's model vocabulary or scale differs from the queries'")
+    _add_encoder_options(parser)
+    _add_java_options(parser)
+    parser.set_defaults(command=_search)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .queries import QueryEncoding
+    from .search import ImpactSearcher, search_topics, write_search_run
+    from .topics import check_query_mode, read_topics
+
+    check_query_mode(args.query_mode)
+    topics = read_topics(args.topics)
+    searcher = ImpactSearcher(args.index, heap=args.java_heap)
+    encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale, batch_size=args.batch_size,
+                             device=args.device, threads=args.threads, precision=args.precision)
+    results = search_topics(searcher, topics, encoding, mode=args.query_mode, hits=args.hits,
+                            threads=args.threads, allow_mismatch=args.allow_mismatch)
+    lines = write_search_run(args.output, results, tag=args.run_tag, description={
+        "index": args.index, "topics": args.topics, "query_mode": args.query_mode, "hits": args.hits,
+        "encoder": encoding.describe()})
+    print(f"{args.output}: {len(results)} queries, {lines} lines")
+    return 0
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    from .evaluate import DEFAULT_METRICS
+
+    parser = sub.add_parser("evaluate", help="evaluate a TREC run with pytrec_eval",
+                            description="Evaluate a run; judged queries missing from the run count as 0.")
+    parser.add_argument("--qrels", required=True, metavar="FILE")
+    parser.add_argument("--run", required=True, metavar="FILE")
+    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),
+                        help=f"pytrec_eval measures (default: {' '.join(DEFAULT_METRICS)})")
+    parser.add_argument("--rel-threshold", type=_positive_int, default=1,
+                        help="lowest relevance counted as relevant by MRR, recall and MAP (trec_eval -l)")
+    parser.add_argument("--per-query", action="store_true", help="also print every query's values")
+    parser.add_argument("--json", action="store_true", help="print one JSON object: measure -> mean, and counts")
+    parser.set_defaults(command=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run, format_table, summary_json
+    from .runs import read_qrels, read_run
+
+    qrels = read_qrels(args.qrels)
+    run = read_run(args.run)
+    result = evaluate_run(qrels, run, args.metrics, rel_threshold=args.rel_threshold)
+    if args.json:
+        print(json.dumps(summary_json(result), sort_keys=False))
+        return 0
+    print(format_table({args.run: result["mean"]}, args.metrics))
+    if args.per_query:
+        print()
+        print(format_table(result["per_query"], args.metrics).replace("| run |", "| query |", 1))
+    print(f"\n{result['judged']} judged queries; {len(result['missing'])} missing from the run (scored 0); "
+          f"{len(result['unjudged'])} in the run without judgments (not scored)")
+    return 0
+
+
+# -- demo ----------------------------------------------------------------------------------------
+def _demo_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="run the whole pipeline on the bundled sample with SPLADE-tiny",
+                            description="Encode, index, search (raw, disco, rewrite) and evaluate the sample "
+                                        "conversations that ship with the package.")
+    parser.add_argument("--output", default="runs", metavar="DIR", help="where runs and work files go (default: runs)")
+    parser.add_argument("--model", default="splade-tiny", help="preset, hub id or folder (default: splade-tiny)")
+    parser.add_argument("--threads", type=_positive_int, default=None)
+    _add_java_options(parser)
+    parser.set_defaults(command=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    print(run_demo(args.output, model=args.model, threads=args.threads, heap=args.java_heap,
+                   progress=not args.quiet))
+    return 0
+
+
+SUBCOMMANDS = (_encode_parser, _index_parser, _search_parser, _evaluate_parser, _demo_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="disco-pyserini",
+                                     description="DiSCo conversational sparse retrieval on Pyserini and Lucene.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def _version() -> str:
+    from .metadata import package_version
+
+    return package_version()
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("disco_pyserini")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # options shared by all commands may also follow the subcommand
+    args.quiet = getattr(args, "quiet", False)
+    _configure_logging(args)
+    try:
+        return int(args.command(args))
+    except DiscoError as error:
+        print(f"disco-pyserini: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("disco-pyserini: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

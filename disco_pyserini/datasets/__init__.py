@@ -1,0 +1,1 @@
+"""Readers that turn public test collections and topic sets into our corpus and topics formats."""

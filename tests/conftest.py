@@ -1,0 +1,64 @@
+"""Shared fixtures: the real SPLADE-tiny model and real data from ../shared, skipped when absent."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("DISCO_PYSERINI_SHARED", REPO.parent / "shared"))
+SPLADE_TINY = SHARED / "models" / "splade-tiny"
+CACM = SHARED / "data" / "cacm"
+CAST = SHARED / "data" / "cast"
+
+if SPLADE_TINY.is_dir() and "DISCO_PYSERINI_SPLADE_TINY" not in os.environ:
+    # the preset `splade-tiny` resolves to this copy instead of fetching the wheel from PyPI
+    os.environ["DISCO_PYSERINI_SPLADE_TINY"] = str(SPLADE_TINY)
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (tests read real data from ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> str:
+    return str(need(SPLADE_TINY))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_model):
+    from disco_pyserini.splade import SpladeEncoder
+
+    return SpladeEncoder(tiny_model)
+
+
+@pytest.fixture(scope="session")
+def cacm_documents():
+    from disco_pyserini.datasets.cacm import read_cacm_corpus
+
+    return list(read_cacm_corpus(str(need(CACM / "cacm.tar.gz"))))
+
+
+def write_corpus(path: Path, documents) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        for document in documents:
+            handle.write(json.dumps({"id": document.doc_id, "contents": document.text}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cacm_index(tmp_path_factory, cacm_documents, tiny_encoder):
+    """A real Lucene impact index of the first 300 CACM documents, encoded with SPLADE-tiny."""
+    from disco_pyserini.collection import encode_collection
+    from disco_pyserini.indexing import build_index
+
+    root = tmp_path_factory.mktemp("cacm300")
+    corpus = write_corpus(root / "corpus.jsonl", cacm_documents[:300])
+    encode_collection([str(corpus)], str(root / "collection"), tiny_encoder, docs_per_part=100, progress=False)
+    build_index(str(root / "collection"), str(root / "index"), threads=2)
+    return root

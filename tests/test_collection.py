@@ -1,0 +1,154 @@
+"""Corpus reading and the JsonVectorCollection folder."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from disco_pyserini.collection import METADATA, Shard, encode_collection, read_collection_metadata
+from disco_pyserini.corpus import Document, document_text, iter_corpus
+from disco_pyserini.errors import InputError, UsageError
+
+DOCS = [
+    {"id": "d1", "title": "Honeybees", "text": "Foragers dance to show where flowers are."},
+    {"id": "d2", "contents": "Volcanoes in Iceland sit on a mid-ocean ridge."},
+    {"id": 3, "title": "", "text": "A document without a title."},
+    {"id": "d4", "title": "Only a title", "text": ""},
+]
+
+
+def write_lines(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return str(path)
+
+
+def test_title_and_text_are_joined_as_the_reference_code_does():
+    assert document_text("Honeybees", "Foragers dance.") == "Honeybees. Foragers dance."
+    assert document_text(None, "Just text.") == "Just text."
+    assert document_text("  ", "Just text.") == "Just text."
+
+
+def test_corpus_formats(tmp_path):
+    path = write_lines(tmp_path / "c.jsonl", DOCS)
+    assert list(iter_corpus([path])) == [
+        Document("d1", "Honeybees. Foragers dance to show where flowers are."),
+        Document("d2", "Volcanoes in Iceland sit on a mid-ocean ridge."),
+        Document("3", "A document without a title."),
+        Document("d4", "Only a title"),
+    ]
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"id": "x", "contents": "ok"', "malformed JSON"),
+    ('{"contents": "no id"}', 'no "id"'),
+    ('{"id": "x"}', 'neither "contents" nor "text"'),
+    ('{"id": "x y", "contents": "a"}', "white space"),
+    ('["not", "an", "object"]', "JSON object"),
+    ('{"id": "x", "contents": 5}', '"contents" must be a string'),
+])
+def test_bad_documents_name_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "ok", "contents": "fine"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=message) as error:
+        list(iter_corpus([str(path)]))
+    assert f"{path}:2" in str(error.value)
+
+
+def test_invalid_utf8_names_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"id": "ok", "contents": "fine"}\n{"id": "x", "contents": "caf\xe9"}\n')
+    with pytest.raises(InputError, match="invalid UTF-8") as error:
+        list(iter_corpus([str(path)]))
+    assert str(error.value).startswith(f"{path}:2")
+
+
+def test_collection_lines_and_metadata(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    result = encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=3, progress=False)
+    assert result["complete"] and result["documents"] == 4 and result["parts"] == 2
+    names = sorted(os.listdir(tmp_path / "coll" / "vectors"))
+    assert names == ["part-00000.jsonl", "part-00001.jsonl"]
+    lines = [json.loads(line) for name in names for line in open(tmp_path / "coll" / "vectors" / name)]
+    assert [line["id"] for line in lines] == ["d1", "d2", "3", "d4"]
+    assert lines[0]["contents"] == "Honeybees. Foragers dance to show where flowers are."
+    for line in lines:
+        assert set(line) == {"id", "contents", "vector"}
+        assert line["vector"] and all(isinstance(w, int) and w > 0 for w in line["vector"].values())
+        assert all(" " not in token for token in line["vector"])
+    (vector,) = tiny_encoder.encode([lines[0]["contents"]])
+    from disco_pyserini.quantize import to_impacts
+    assert lines[0]["vector"] == to_impacts(vector.indices, vector.weights, tiny_encoder.vocabulary, 100)
+    metadata = read_collection_metadata(str(tmp_path / "coll"))
+    assert metadata["scale"] == 100 and metadata["encoder"]["max_length"] == 256
+    assert metadata["encoder"]["vocabulary_size"] == 30522 and metadata["package_version"]
+    assert metadata["documents"] == 4 and metadata["empty_vectors"] == 0
+
+
+def test_output_is_not_overwritten_by_accident(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, progress=False)
+    with pytest.raises(UsageError, match="--resume .* --overwrite"):
+        encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, progress=False)
+    with pytest.raises(UsageError, match="other settings \\(scale\\)"):
+        encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, scale=50, resume=True, progress=False)
+    encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, scale=50, overwrite=True, progress=False)
+    assert read_collection_metadata(str(tmp_path / "coll"))["scale"] == 50
+
+
+def test_shards_fill_one_folder_byte_identical_to_one_process(tmp_path, tiny_encoder, cacm_documents):
+    from conftest import write_corpus
+
+    corpus = str(write_corpus(tmp_path / "c.jsonl", cacm_documents[:60]))
+    encode_collection([corpus], str(tmp_path / "one"), tiny_encoder, docs_per_part=16, progress=False)
+    first = encode_collection([corpus], str(tmp_path / "sharded"), tiny_encoder, docs_per_part=16,
+                              shard=Shard(1, 3), progress=False)
+    assert not first["complete"]
+    with pytest.raises(UsageError, match="not finished"):
+        read_collection_metadata(str(tmp_path / "sharded"))
+    for index in (2, 0):
+        last = encode_collection([corpus], str(tmp_path / "sharded"), tiny_encoder, docs_per_part=16,
+                                 shard=Shard(index, 3), progress=False)
+    assert last["complete"]
+    for name in ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl", "part-00003.jsonl"]:
+        one, sharded = (tmp_path / folder / "vectors" / name for folder in ("one", "sharded"))
+        assert one.read_bytes() == sharded.read_bytes()
+    assert (tmp_path / "one" / METADATA).read_bytes() == (tmp_path / "sharded" / METADATA).read_bytes()
+
+
+def test_resume_redoes_only_missing_parts(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=1, progress=False)
+    reference = {n: (tmp_path / "coll" / "vectors" / n).read_bytes() for n in os.listdir(tmp_path / "coll" / "vectors")}
+    os.unlink(tmp_path / "coll" / "vectors" / "part-00002.jsonl")  # as if killed while writing it
+    os.unlink(tmp_path / "coll" / METADATA)
+    (tmp_path / "coll" / ".part-00002.jsonl.tmp").write_text('{"id": "half-writ')
+    stamp = os.stat(tmp_path / "coll" / "vectors" / "part-00000.jsonl").st_mtime_ns
+    result = encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=1, resume=True,
+                               progress=False)
+    assert result["complete"]
+    assert os.stat(tmp_path / "coll" / "vectors" / "part-00000.jsonl").st_mtime_ns == stamp
+    assert {n: (tmp_path / "coll" / "vectors" / n).read_bytes() for n in reference} == reference
+    assert not (tmp_path / "coll" / ".part-00002.jsonl.tmp").exists()
+
+
+def test_duplicate_ids_are_an_error(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS + [{"id": "d2", "contents": "again"}])
+    with pytest.raises(InputError, match="document id d2 appears again") as error:
+        encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, progress=False)
+    assert f"{corpus}:5" in str(error.value)
+
+
+def test_empty_corpus_is_an_error(tmp_path, tiny_encoder):
+    corpus = tmp_path / "empty.jsonl"
+    corpus.write_text("\n")
+    with pytest.raises(InputError, match="no documents"):
+        encode_collection([str(corpus)], str(tmp_path / "coll"), tiny_encoder, progress=False)
+
+
+def test_shard_syntax():
+    assert Shard.parse("2/4") == Shard(2, 4)
+    for bad in ("4/4", "x", "1/0", "-1/2"):
+        with pytest.raises(UsageError):
+            Shard.parse(bad)
