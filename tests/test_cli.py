@@ -1,0 +1,90 @@
+"""Every command of the command line, called in-process through main([...])."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from disco_pyserini.cli import main
+from disco_pyserini.demo import sample_path
+
+pytestmark = pytest.mark.java
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, tiny_model):
+    root = tmp_path_factory.mktemp("cli")
+    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",
+                 "--output", str(root / "collection"), "--docs-per-part", "50"]) == 0
+    assert main(["-q", "index", "--collection", str(root / "collection"), "--index", str(root / "index"),
+                 "--threads", "2"]) == 0
+    return root
+
+
+def test_encode_writes_a_collection(pipeline):
+    metadata = json.loads((pipeline / "collection" / "disco_collection.json").read_text())
+    assert metadata["documents"] == 155 and metadata["parts"] == 4
+
+
+def test_search_and_evaluate(pipeline, capsys):
+    run = pipeline / "run.disco.trec"
+    assert main(["-q", "search", "--index", str(pipeline / "index"), "--topics", sample_path("topics.jsonl"),
+                 "--model", "splade-tiny", "--output", str(run), "--hits", "10", "--run-tag", "tiny"]) == 0
+    lines = run.read_text().splitlines()
+    assert len(lines) == 500
+    qid, q0, _, rank, score, tag = lines[0].split(" ")
+    assert (qid, q0, rank, tag) == ("1_1", "Q0", "1", "tiny") and len(score.split(".")[1]) == 6
+    assert json.loads((pipeline / "run.disco.trec.json").read_text())["query_mode"] == "disco"
+    capsys.readouterr()
+    assert main(["evaluate", "--qrels", sample_path("qrels.txt"), "--run", str(run), "--json",
+                 "--rel-threshold", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary) >= {"recip_rank", "ndcg_cut_3", "recall_10", "recall_100", "ndcg_cut_10", "map",
+                            "judged_queries", "missing_queries"}
+    assert summary["judged_queries"] == 50 and summary["missing_queries"] == 0
+    assert 0 < summary["recip_rank"] <= 1
+
+
+def test_search_modes_differ(pipeline):
+    runs = {}
+    for mode in ("raw", "rewrite", "history"):
+        output = pipeline / f"run.{mode}.trec"
+        assert main(["-q", "search", "--index", str(pipeline / "index"), "--topics", sample_path("topics.jsonl"),
+                     "--model", "splade-tiny", "--output", str(output), "--hits", "5", "--query-mode", mode]) == 0
+        runs[mode] = output.read_text()
+    assert runs["raw"] != runs["rewrite"] != runs["history"]
+    # the first turn of a conversation has no history: raw and history agree there
+    assert [x for x in runs["raw"].splitlines() if x.startswith("1_1 ")] == [
+        x for x in runs["history"].splitlines() if x.startswith("1_1 ")]
+
+
+def test_demo(tmp_path, capsys):
+    assert main(["-q", "demo", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| raw (" in out and "| disco (" in out and "| rewrite (" in out and "recip_rank" in out
+    for mode in ("raw", "disco", "rewrite"):
+        assert (tmp_path / "demo" / f"run.{mode}.trec").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--qrels", "/nonexistent/qrels", "--run", "/nonexistent/run"], "/nonexistent/qrels: no such file"),
+    (["search", "--index", "/nonexistent", "--topics", sample_path("topics.jsonl"), "--model", "splade-tiny",
+      "--output", "x"], "--index /nonexistent: no such folder"),
+    (["search", "--index", ".", "--topics", sample_path("topics.jsonl"), "--model", "splade-tiny",
+      "--output", "x", "--query-mode", "clever"], "unknown query mode 'clever'"),
+    (["encode", "--corpus", sample_path("corpus.jsonl"), "--model", "/no/such/model", "--output", "x"],
+     "--model /no/such/model: no such folder"),
+    (["index", "--collection", "/nonexistent", "--index", "x"], "/nonexistent: no such collection folder"),
+])
+def test_errors_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("disco-pyserini: error: ") and message in err[0]
+
+
+def test_bad_option_values_are_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--index", "i", "--topics", "t", "--model", "m", "--output", "o", "--hits", "0"])
+    assert exit_.value.code == 2
+    assert "--hits: must be at least 1" in capsys.readouterr().err
