@@ -166,37 +166,143 @@ def _search(args: argparse.Namespace) -> int:
 
 # -- evaluate ------------------------------------------------------------------------------------
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
-    from .evaluate import DEFAULT_METRICS
+    from .evaluate import DEFAULT_METRICS, PROTOCOLS
 
     parser = sub.add_parser("evaluate", help="evaluate a TREC run with pytrec_eval",
                             description="Evaluate a run; judged queries missing from the run count as 0.")
     parser.add_argument("--qrels", required=True, metavar="FILE")
     parser.add_argument("--run", required=True, metavar="FILE")
-    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),
+    parser.add_argument("--metrics", nargs="+", default=None,
                         help=f"pytrec_eval measures (default: {' '.join(DEFAULT_METRICS)})")
-    parser.add_argument("--rel-threshold", type=_positive_int, default=1,
-                        help="lowest relevance counted as relevant by MRR, recall and MAP (trec_eval -l)")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                        help="a named protocol's measures and threshold: " + "; ".join(
+                            f"{p.name}: {p.description}" for p in PROTOCOLS.values()))
+    parser.add_argument("--rel-threshold", type=_positive_int, default=None,
+                        help="lowest relevance counted as relevant by MRR, recall and MAP (trec_eval -l; "
+                             "default 1, or the protocol's)")
     parser.add_argument("--per-query", action="store_true", help="also print every query's values")
     parser.add_argument("--json", action="store_true", help="print one JSON object: measure -> mean, and counts")
     parser.set_defaults(command=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run, format_table, summary_json
+    from .evaluate import DEFAULT_METRICS, evaluate_run, format_table, get_protocol, summary_json
     from .runs import read_qrels, read_run
 
     qrels = read_qrels(args.qrels)
     run = read_run(args.run)
-    result = evaluate_run(qrels, run, args.metrics, rel_threshold=args.rel_threshold)
+    protocol = get_protocol(args.protocol) if args.protocol else None
+    metrics = args.metrics or (list(protocol.metrics) if protocol else list(DEFAULT_METRICS))
+    threshold = args.rel_threshold or (protocol.threshold(qrels) if protocol else 1)
+    result = evaluate_run(qrels, run, metrics, rel_threshold=threshold)
     if args.json:
         print(json.dumps(summary_json(result), sort_keys=False))
         return 0
-    print(format_table({args.run: result["mean"]}, args.metrics))
+    print(format_table({args.run: result["mean"]}, metrics))
     if args.per_query:
         print()
-        print(format_table(result["per_query"], args.metrics).replace("| run |", "| query |", 1))
+        print(format_table(result["per_query"], metrics).replace("| run |", "| query |", 1))
     print(f"\n{result['judged']} judged queries; {len(result['missing'])} missing from the run (scored 0); "
-          f"{len(result['unjudged'])} in the run without judgments (not scored)")
+          f"{len(result['unjudged'])} in the run without judgments (not scored); relevance >= {threshold} relevant")
+    return 0
+
+
+# -- topics --------------------------------------------------------------------------------------
+def _topics_parser(sub: argparse._SubParsersAction) -> None:
+    from .datasets.conversational import FORMATS
+
+    parser = sub.add_parser("topics", help="convert a benchmark's topic files into a topics JSONL",
+                            description="Convert conversational topic sets (TREC CAsT 2019-2022, iKAT 2023, "
+                                        "TopiOCQA, QReCC) into topics JSONL: one line per turn, with the "
+                                        "official query ids, the conversation so far, and every rewrite.")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS))
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="the dataset's files (cast2019: topics JSON and resolved TSV; cast2020/2021: "
+                             "manual and/or automatic topics JSON; ...)")
+    parser.add_argument("--passages", metavar="FILE", default=None,
+                        help="cast2020: JSONL of canonical passages ({id, contents}) to fill in the answers")
+    parser.add_argument("--output", required=True, metavar="FILE")
+    parser.add_argument("--qrels-output", metavar="FILE", default=None,
+                        help="topiocqa: also write qrels with each turn's gold passage (relevance 1)")
+    parser.set_defaults(command=_topics)
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from .datasets.conversational import convert_topics, gold_qrels
+    from .runs import write_qrels
+    from .topics import write_topics
+
+    topics = convert_topics(args.format, args.inputs, args.passages)
+    qrels = gold_qrels(topics) if args.qrels_output else None
+    write_topics(topics, args.output)
+    if qrels is not None:
+        write_qrels(args.qrels_output, qrels)
+        print(f"{args.qrels_output}: {len(qrels)} gold passages")
+    conversations = len({t.query_id.rsplit("_", 1)[0] for t in topics})
+    print(f"{args.output}: {len(topics)} turns of {conversations} conversations; "
+          f"{sum(1 for t in topics if t.rewrite)} with a manual rewrite, "
+          f"{sum(1 for t in topics if t.rewrite_auto)} with an automatic one, "
+          f"{sum(1 for t in topics if any(a for _, a in t.conversation))} with answers in their history")
+    return 0
+
+
+# -- compare -------------------------------------------------------------------------------------
+def _compare_parser(sub: argparse._SubParsersAction) -> None:
+    from .evaluate import PROTOCOLS
+
+    parser = sub.add_parser("compare", help="compare runs: measures, significance, turn depth",
+                            description="Evaluate runs side by side with a protocol, test each against the "
+                                        "baseline (paired t-test, Bonferroni), break the measures down by "
+                                        "turn depth, and write a CSV and a PNG plot.")
+    parser.add_argument("--qrels", required=True, metavar="FILE")
+    parser.add_argument("--runs", required=True, nargs="+", metavar="RUN")
+    parser.add_argument("--baseline", default=None, metavar="RUN", help="one of --runs (default: the first)")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="disco")
+    parser.add_argument("--rel-threshold", type=_positive_int, default=None,
+                        help="override the protocol's relevance threshold")
+    parser.add_argument("--topics", metavar="FILE", default=None,
+                        help="topics JSONL giving each turn's depth (default: the number after the last _ of the id)")
+    parser.add_argument("--output", default="compare", metavar="PREFIX",
+                        help="writes PREFIX.csv and PREFIX.png (default: compare)")
+    parser.set_defaults(command=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, markdown, plot_by_depth, run_labels, write_csv
+    from .evaluate import get_protocol
+    from .runs import read_qrels, read_run
+    from .topics import read_topics
+
+    if len(set(args.runs)) != len(args.runs):
+        raise DiscoError("--runs lists a run twice")
+    qrels = read_qrels(args.qrels)
+    runs = {path: read_run(path) for path in args.runs}
+    depths = {t.query_id: t.depth for t in read_topics(args.topics)} if args.topics else None
+    comparison = compare_runs(qrels, runs, get_protocol(args.protocol), baseline=args.baseline, depths=depths,
+                              rel_threshold=args.rel_threshold)
+    labels = run_labels(args.runs)
+    print(markdown(comparison, labels))
+    write_csv(comparison, args.output + ".csv", labels)
+    plot_by_depth(comparison, args.output + ".png", labels)
+    print(f"\nwritten: {args.output}.csv, {args.output}.png")
+    return 0
+
+
+# -- run -----------------------------------------------------------------------------------------
+def _run_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="run an experiment configuration (configs/*.yaml)",
+                            description="Topics -> encode -> index -> search (each mode) -> evaluate -> compare, "
+                                        "skipping every stage whose output exists and matches the configuration.")
+    parser.add_argument("config", metavar="CONFIG", help="a YAML file, e.g. configs/demo.yaml")
+    _add_java_options(parser)
+    parser.set_defaults(command=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .experiment import run_experiment
+
+    print(run_experiment(load_config(args.config), heap=args.java_heap, progress=not args.quiet))
     return 0
 
 
@@ -220,7 +326,8 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS = (_encode_parser, _index_parser, _search_parser, _evaluate_parser, _demo_parser)
+SUBCOMMANDS = (_topics_parser, _encode_parser, _index_parser, _search_parser, _evaluate_parser, _compare_parser,
+               _run_parser, _demo_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
@@ -21,6 +22,36 @@ from .runs import Qrels, Run
 logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("recip_rank", "ndcg_cut_3", "recall_10", "recall_100", "ndcg_cut_10", "map")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Named measures and the relevance threshold used when the qrels are graded (above 0-1)."""
+
+    name: str
+    metrics: tuple[str, ...]
+    graded_threshold: int
+    description: str
+
+    def threshold(self, qrels: Qrels) -> int:
+        """``graded_threshold`` for graded qrels (TREC CAsT, iKAT: 0-4), 1 for binary ones."""
+        highest = max((r for judged in qrels.values() for r in judged.values()), default=1)
+        return self.graded_threshold if highest > 1 else 1
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "disco": Protocol("disco", ("recip_rank", "ndcg_cut_3", "recall_10", "recall_100"), 2,
+                      "the DiSCo paper: MRR over the whole run, nDCG@3, Recall@10, Recall@100; on graded qrels "
+                      "relevance >= 2 is relevant for MRR and recall, nDCG uses the graded gains"),
+    "cast": Protocol("cast", ("ndcg_cut_3", "map", "recall_1000"), 2,
+                     "TREC CAsT: nDCG@3, MAP, Recall@1000, relevance >= 2 relevant for MAP and recall"),
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
 _FAMILIES_WITH_CUTOFFS = ("ndcg_cut", "recall", "P", "map_cut", "success", "iprec_at_recall")
 
 

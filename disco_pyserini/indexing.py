@@ -14,11 +14,11 @@ import shutil
 import time
 from typing import Any
 
-from .collection import VECTORS, read_collection_metadata
+from .collection import METADATA, VECTORS, read_collection_metadata
 from .errors import DiscoError, InputError, UsageError
 from .java import autoclass, start_jvm
 from .jsonl import read_json, write_json
-from .metadata import artifact_header
+from .metadata import artifact_header, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
     info = {
         **artifact_header("index"),
         "collection": os.path.abspath(collection),
+        "collection_metadata_sha256": file_sha256(os.path.join(collection, METADATA)),
         "encoder": metadata["encoder"],
         "scale": metadata["scale"],
         "documents": indexed,

@@ -16,3 +16,13 @@ def package_version() -> str:
 
 def artifact_header(kind: str) -> dict[str, Any]:
     return {"kind": kind, "package": "disco-pyserini", "package_version": package_version()}
+
+
+def file_sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

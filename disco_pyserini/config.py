@@ -1,0 +1,173 @@
+"""Experiment configurations: one YAML file per dataset (see ``configs/``).
+
+Relative paths are relative to the folder the command runs in (the repository root). Example::
+
+    name: cast2020
+    corpus: [data/cast2020/corpus]           # JSONL files or folders
+    collection: work/cast2020/collection
+    index: work/cast2020/index
+    topics:
+      path: runs/cast2020/topics.jsonl        # written from the inputs below when a format is given
+      format: cast2020
+      inputs: [../shared/data/cast/2020/2020_manual_evaluation_topics_v1.0.json]
+    qrels: ../shared/data/cast/2020/2020qrels.txt
+    document_model: naver/splade-cocondenser-ensembledistil
+    searches:                                  # or: query_model + query_modes
+      - {name: raw, query_model: naver/splade-cocondenser-ensembledistil, query_mode: raw}
+      - {name: disco, query_model: slupart/splade-disco-human, query_mode: disco}
+    baseline: raw
+    protocol: disco
+    runs: runs/cast2020
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import InputError
+from .evaluate import PROTOCOLS
+from .topics import check_query_mode
+
+
+@dataclass(frozen=True)
+class TopicsSpec:
+    path: str
+    format: str | None = None
+    inputs: tuple[str, ...] = ()
+    passages: str | None = None
+
+    def __post_init__(self) -> None:
+        from .datasets.conversational import FORMATS
+
+        if self.format is not None and self.format not in FORMATS:
+            raise ValueError(f"topics.format {self.format!r} is not one of {', '.join(FORMATS)}")
+        if self.format is not None and not self.inputs:
+            raise ValueError("topics.inputs lists the files to convert when topics.format is given")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    name: str
+    query_model: str
+    query_mode: str
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"search name {self.name!r} must be a non-empty file name without spaces")
+        try:
+            check_query_mode(self.query_mode)
+        except Exception as error:
+            raise ValueError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    corpus: tuple[str, ...]
+    collection: str
+    index: str
+    topics: TopicsSpec
+    document_model: str
+    searches: tuple[SearchSpec, ...]
+    qrels: str | None = None
+    protocol: str = "disco"
+    baseline: str | None = None
+    runs: str = ""
+    hits: int = 1000
+    max_length: int = 256
+    scale: float = 100
+    batch_size: int = 32
+    threads: int = 1
+    docs_per_part: int = 10_000
+    rel_threshold: int | None = None
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.searches:
+            raise ValueError("no searches: give `searches` or `query_model` with `query_modes`")
+        names = [s.name for s in self.searches]
+        if len(set(names)) != len(names):
+            raise ValueError(f"search names must be unique, got {names}")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the searches {names}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        for name in ("hits", "max_length", "batch_size", "threads", "docs_per_part"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not self.scale > 0:
+            raise ValueError("scale must be positive")
+        if not self.runs:
+            object.__setattr__(self, "runs", os.path.join("runs", self.name))
+
+
+def _as_tuple(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"{key} must be a path or a list of paths")
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str = "") -> ExperimentConfig:
+    known = {f.name for f in fields(ExperimentConfig)} | {"query_model", "query_modes"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'source'}))}")
+    values = dict(data)
+    for key in ("name", "corpus", "collection", "index", "topics", "document_model"):
+        if key not in values:
+            raise ValueError(f"missing key {key!r}")
+    values["corpus"] = _as_tuple(values["corpus"], "corpus")
+    topics = values["topics"]
+    if isinstance(topics, str):
+        topics = {"path": topics}
+    if not isinstance(topics, Mapping) or "path" not in topics:
+        raise ValueError("topics is a topics JSONL path, or a mapping with path (and format, inputs, passages)")
+    unknown_topics = sorted(set(topics) - {"path", "format", "inputs", "passages"})
+    if unknown_topics:
+        raise ValueError(f"unknown topics key(s) {', '.join(unknown_topics)}")
+    values["topics"] = TopicsSpec(topics["path"], topics.get("format"),
+                                  _as_tuple(topics.get("inputs", []), "topics.inputs"), topics.get("passages"))
+    searches = values.pop("searches", None)
+    query_model, modes = values.pop("query_model", None), values.pop("query_modes", None)
+    if searches is None:
+        if query_model is None or modes is None:
+            raise ValueError("give `searches`, or `query_model` with `query_modes`")
+        searches = [{"name": mode, "query_model": query_model, "query_mode": mode} for mode in modes]
+    elif query_model is not None or modes is not None:
+        raise ValueError("give either `searches` or `query_model` with `query_modes`, not both")
+    if not isinstance(searches, list) or not all(isinstance(s, Mapping) for s in searches):
+        raise ValueError("searches is a list of {name, query_model, query_mode}")
+    parsed = []
+    for search in searches:
+        extra = sorted(set(search) - {"name", "query_model", "query_mode"})
+        if extra or not {"name", "query_model", "query_mode"} <= set(search):
+            raise ValueError(f"each search has exactly name, query_model and query_mode; got {dict(search)}")
+        parsed.append(SearchSpec(str(search["name"]), str(search["query_model"]), str(search["query_mode"])))
+    values["searches"] = tuple(parsed)
+    return ExperimentConfig(**values, source=source)
+
+
+def load_config(path: str) -> ExperimentConfig:
+    """Read and validate a YAML experiment configuration."""
+    import yaml
+
+    from .jsonl import open_binary
+
+    with open_binary(path) as handle:
+        try:
+            data = yaml.safe_load(handle.read().decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            line = getattr(getattr(error, "problem_mark", None), "line", None)
+            raise InputError(path, f"not valid YAML ({str(error).splitlines()[0]})",
+                             line=None if line is None else line + 1) from None
+    if not isinstance(data, Mapping):
+        raise InputError(path, "a configuration is a YAML mapping (name: ..., corpus: ..., ...)")
+    try:
+        return config_from_mapping(data, source=path)
+    except (ValueError, TypeError) as error:
+        raise InputError(path, str(error), fix="see configs/README.md for the keys") from None
