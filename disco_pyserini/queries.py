@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .conversation import flatten_conversation
+from .encoded_queries import QueryCache
 from .models import resolve_model
 from .quantize import DEFAULT_SCALE, check_scale, to_impacts
 from .splade import SpladeEncoder
+from .topics import Topic
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class QueryEncoding:
                  precision: str = "auto", option: str = "--model") -> None:
         self.scale = check_scale(scale)
         self.model = model
+        self.last_encoded = 0
         self.splade = SpladeEncoder(resolve_model(model, "query"), max_length=max_length, batch_size=batch_size,
                                     device=device, threads=threads, precision=precision, option=option)
 
@@ -48,3 +51,29 @@ class QueryEncoding:
 
     def describe(self) -> dict[str, Any]:
         return {**self.splade.describe(), "scale": self.scale, "preset_or_model": self.model}
+
+    def cache_key(self, mode: str) -> dict[str, Any]:
+        return {"model_sha256": self.splade.model_sha256, "vocabulary_sha256": self.splade.vocabulary_fingerprint,
+                "query_mode": mode, "max_length": self.splade.max_length, "scale": self.scale,
+                "precision": self.splade.precision}
+
+    def encode_topics(self, topics: Sequence[Topic], mode: str, *, cache: str | None = None) -> list[dict[str, int]]:
+        """The impact query of every topic in ``mode``; with a cache folder, only the turns whose
+        query text is not cached for this model, mode, max length and scale are encoded."""
+        texts = [topic.query_text(mode) for topic in topics]
+        qids = [topic.query_id for topic in topics]
+        if cache is None:
+            self.last_encoded = len(texts)
+            return self.encode_many(texts)
+        store = QueryCache(cache, self.cache_key(mode))
+        vectors = store.lookup(qids, texts)
+        missing = [i for i, vector in enumerate(vectors) if vector is None]
+        if missing:
+            fresh = self.encode_many([texts[i] for i in missing])
+            for i, vector in zip(missing, fresh):
+                vectors[i] = vector
+            store.store([qids[i] for i in missing], [texts[i] for i in missing], fresh)
+        self.last_encoded = len(missing)
+        logger.info("%d of %d queries encoded, %d from the cache %s", len(missing), len(texts),
+                    len(texts) - len(missing), store.path)
+        return vectors  # type: ignore[return-value]

@@ -1,8 +1,8 @@
 """TREC run files and qrels.
 
 Runs are written as Pyserini writes them (``qid Q0 docid rank score tag``, score with six
-decimals) so that our runs and Pyserini's are byte-identical, in topic order, each query's hits
-in the searcher's order (score descending, ties broken by doc id), atomically.
+decimals, queries in Pyserini's order, each query's hits in the searcher's order: score
+descending, ties broken by doc id), atomically, so that our runs and Pyserini's are byte-identical.
 """
 
 from __future__ import annotations
@@ -28,6 +28,15 @@ class Qrel(NamedTuple):
     query_id: str
     doc_id: str
     relevance: int
+
+
+def pyserini_order(query_ids: Iterable[str]) -> list[str]:
+    """The order in which Pyserini's search command writes queries: sorted, numerically when every
+    id is an integer (Anserini then reads them as integers), else as strings."""
+    ids = list(query_ids)
+    if all(q.isdigit() for q in ids):
+        return sorted(ids, key=int)
+    return sorted(ids)
 
 
 def check_run_tag(tag: str) -> str:

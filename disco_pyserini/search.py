@@ -23,7 +23,7 @@ from .java import autoclass, start_jvm
 from .jsonl import write_json
 from .metadata import artifact_header
 from .queries import QueryEncoding
-from .runs import Hit, check_run_tag, write_run
+from .runs import Hit, check_run_tag, pyserini_order, write_run
 from .topics import Topic, check_query_mode
 
 logger = logging.getLogger(__name__)
@@ -98,31 +98,39 @@ class ImpactSearcher:
         self._searcher.close()
 
 
-def query_texts(topics: Sequence[Topic], mode: str) -> list[str]:
-    check_query_mode(mode)
-    return [topic.query_text(mode) for topic in topics]
+def search_topics(searcher: ImpactSearcher, topics: Sequence[Topic], encoding: QueryEncoding | None, *,
+                  mode: str = "disco", hits: int = DEFAULT_HITS, threads: int = 1, allow_mismatch: bool = False,
+                  cache: str | None = None, encoded: Mapping[str, Mapping[str, int]] | None = None,
+                  ) -> list[tuple[str, list[Hit]]]:
+    """``(query_id, hits)`` for every topic, in Pyserini's query order.
 
-
-def search_topics(searcher: ImpactSearcher, topics: Sequence[Topic], encoding: QueryEncoding, *,
-                  mode: str = "disco", hits: int = DEFAULT_HITS, threads: int = 1,
-                  allow_mismatch: bool = False) -> list[tuple[str, list[Hit]]]:
-    """``(query_id, hits)`` for every topic, in topic order."""
+    Queries are encoded with ``encoding`` (through the query cache folder ``cache`` if given), or
+    taken from ``encoded`` (query id -> impact vector, e.g. Anserini's pre-encoded queries).
+    """
     if hits < 1:
         raise UsageError(f"--hits must be at least 1 (got {hits})")
-    check_compatible(searcher.metadata, encoding.describe(), index=searcher.index, allow_mismatch=allow_mismatch)
-    texts = query_texts(topics, mode)
+    check_query_mode(mode)
     started = time.perf_counter()
-    vectors = encoding.encode_many(texts)
-    encoded = time.perf_counter()
+    if encoded is not None:
+        missing = [t.query_id for t in topics if t.query_id not in encoded]
+        if missing:
+            raise UsageError(f"the encoded queries lack {len(missing)} of the topics' query ids ({missing[0]}...)")
+        vectors = [dict(encoded[t.query_id]) for t in topics]
+    elif encoding is not None:
+        check_compatible(searcher.metadata, encoding.describe(), index=searcher.index, allow_mismatch=allow_mismatch)
+        vectors = encoding.encode_topics(topics, mode, cache=cache)
+    else:
+        raise UsageError("search needs a query model or encoded queries")
+    encoded_at = time.perf_counter()
     empty = [t.query_id for t, v in zip(topics, vectors) if not v]
     if empty:
         logger.warning("%d queries have no term left after quantization and retrieve nothing: %s",
                        len(empty), ", ".join(empty[:5]))
     qids = [t.query_id for t in topics]
     results = searcher.batch_search(vectors, qids, hits, threads)
-    logger.info("encoded %d queries in %.1f s, searched them in %.1f s", len(topics), encoded - started,
-                time.perf_counter() - encoded)
-    return [(qid, results.get(qid, [])) for qid in qids]
+    logger.info("prepared %d queries in %.1f s, searched them in %.1f s", len(topics), encoded_at - started,
+                time.perf_counter() - encoded_at)
+    return [(qid, results.get(qid, [])) for qid in pyserini_order(qids)]
 
 
 def write_search_run(output: str, results: Sequence[tuple[str, list[Hit]]], *, tag: str,
@@ -136,3 +144,102 @@ def write_search_run(output: str, results: Sequence[tuple[str, list[Hit]]], *, t
     if no_hits:
         logger.warning("%d of %d queries retrieved nothing (%s...)", len(no_hits), len(results), no_hits[0])
     return lines
+
+
+def pyserini_search_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m disco_pyserini.search``: Pyserini's own impact search, with DiSCo queries.
+
+    Takes our topics JSONL, a query model (``--encoder``: preset, hub id or folder) and a query
+    mode; encodes every turn (batched, through the query cache), then runs Pyserini's
+    ``pyserini.search.lucene`` with every other flag passed through unchanged (``--index``,
+    ``--output``, ``--hits``, ``--batch-size``, ``--threads``, ``--output-format``...), the queries
+    given to it as pre-encoded impact queries. ``--min-idf`` defaults to -1 (keep every term).
+    """
+    import argparse
+    import sys
+    import tempfile
+
+    from .encoded_queries import write_encoded_queries
+    from .errors import DiscoError
+    from .java import run_module
+    from .topics import read_topics
+
+    parser = argparse.ArgumentParser(
+        prog="python -m disco_pyserini.search",
+        description="Pyserini's impact search (python -m pyserini.search.lucene) with DiSCo query encoding. "
+                    "Options not listed here are passed to Pyserini unchanged.")
+    parser.add_argument("--encoder", required=True, help="query model: preset, hub id or local folder")
+    parser.add_argument("--topics", required=True, help="topics JSONL (conversations)")
+    parser.add_argument("--query-mode", default="disco")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--scale", type=float, default=100)
+    parser.add_argument("--encode-batch-size", type=int, default=32, help="queries per encoding batch")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--query-cache", default=None, help="query cache folder (default: the user cache)")
+    parser.add_argument("--no-query-cache", action="store_true")
+    parser.add_argument("--run-tag", default=None, help="last column of a trec run (Pyserini writes 'Anserini')")
+    parser.add_argument("--allow-mismatch", action="store_true")
+    parser.add_argument("--java-heap", default=None)
+    ours, rest = parser.parse_known_args(argv)
+    passed = _flag_values(rest)
+    try:
+        if "--output" not in passed or "--index" not in passed:
+            raise UsageError("--index and --output are required")
+        if "--encoder" in rest or "--onnx-encoder" in passed:
+            raise UsageError("--encoder names the DiSCo query model once")
+        check_query_mode(ours.query_mode)
+        topics = read_topics(ours.topics)
+        start_jvm(ours.java_heap)
+        threads = int(passed.get("--threads", "1"))
+        encoding = QueryEncoding(ours.encoder, max_length=ours.max_length, scale=ours.scale,
+                                 batch_size=ours.encode_batch_size, device=ours.device, threads=threads,
+                                 precision=ours.precision, option="--encoder")
+        check_compatible(read_index_metadata(passed["--index"]), encoding.describe(), index=passed["--index"],
+                         allow_mismatch=ours.allow_mismatch)
+        cache = None if ours.no_query_cache else (ours.query_cache or default_query_cache())
+        vectors = encoding.encode_topics(topics, ours.query_mode, cache=cache)
+        with tempfile.TemporaryDirectory(prefix="disco-pyserini-") as folder:
+            queries = os.path.join(folder, "queries.jsonl")
+            write_encoded_queries(queries, zip([t.query_id for t in topics], vectors))
+            args = list(rest) + ["--encoder", queries, "--topics", queries[: -len(".jsonl")] + ".topics.tsv"]
+            if "--impact" not in rest:
+                args.append("--impact")
+            if "--min-idf" not in passed:
+                args += ["--min-idf", "-1"]
+            code = run_module("pyserini.search.lucene", args)
+        if code == 0 and ours.run_tag is not None and passed.get("--output-format", "trec") == "trec":
+            retag_run(passed["--output"], check_run_tag(ours.run_tag))
+        return code
+    except DiscoError as error:
+        print(f"python -m disco_pyserini.search: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _flag_values(args: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            values[name] = value if eq else (args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--")
+                                             else "")
+    return values
+
+
+def retag_run(path: str, tag: str) -> None:
+    """Replace the run tag (last column) of a TREC run, atomically."""
+    from .jsonl import atomic_output, iter_lines
+
+    lines = [text.rsplit(" ", 1)[0] + f" {tag}\n" for _, text in iter_lines(path) if text.strip()]
+    with atomic_output(path) as handle:
+        handle.writelines(lines)
+
+
+def default_query_cache() -> str:
+    from .models import cache_dir
+
+    return str(cache_dir() / "queries")
+
+
+if __name__ == "__main__":
+    raise SystemExit(pyserini_search_main())

@@ -126,6 +126,17 @@ class SpladeEncoder:
 
     # -- identity ---------------------------------------------------------------------------
     @property
+    def model_sha256(self) -> str:
+        """sha256 of the model's parameters (names, shapes and values): the model's identity."""
+        if not hasattr(self, "_model_sha256"):
+            digest = hashlib.sha256()
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+                digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch_uint8()).numpy().tobytes())
+            self._model_sha256 = digest.hexdigest()
+        return self._model_sha256
+
+    @property
     def vocabulary_fingerprint(self) -> str:
         """sha256 of the vocabulary in id order: two models can share an index iff these match."""
         return vocabulary_fingerprint(self.vocabulary)
@@ -267,6 +278,12 @@ class SpladeEncoder:
             "vocabulary_sha256": self.vocabulary_fingerprint,
             "precision": self.precision,
         }
+
+
+def torch_uint8() -> Any:
+    import torch
+
+    return torch.uint8
 
 
 def vocabulary_fingerprint(vocabulary: Sequence[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ CAST = SHARED / "data" / "cast"
 if SPLADE_TINY.is_dir() and "DISCO_PYSERINI_SPLADE_TINY" not in os.environ:
     # the preset `splade-tiny` resolves to this copy instead of fetching the wheel from PyPI
     os.environ["DISCO_PYSERINI_SPLADE_TINY"] = str(SPLADE_TINY)
+
+
+# tests never write into the user's cache (encoded-query cache, fetched models)
+os.environ.setdefault("DISCO_PYSERINI_CACHE", tempfile.mkdtemp(prefix="disco-pyserini-test-cache-"))
 
 
 def need(path: Path) -> Path:

@@ -34,7 +34,7 @@ def test_search_and_evaluate(pipeline, capsys):
     lines = run.read_text().splitlines()
     assert len(lines) == 500
     qid, q0, _, rank, score, tag = lines[0].split(" ")
-    assert (qid, q0, rank, tag) == ("1_1", "Q0", "1", "tiny") and len(score.split(".")[1]) == 6
+    assert (qid, q0, rank, tag) == ("10_1", "Q0", "1", "tiny") and len(score.split(".")[1]) == 6
     assert json.loads((pipeline / "run.disco.trec.json").read_text())["query_mode"] == "disco"
     capsys.readouterr()
     assert main(["evaluate", "--qrels", sample_path("qrels.txt"), "--run", str(run), "--json",
