@@ -156,25 +156,22 @@ def encode_collection(corpus: Sequence[str], output: str, encoder: SpladeEncoder
     elapsed = time.perf_counter() - started
     logger.info("encoded %d of %d documents in %.1f s (%.1f documents/s)", encoded, documents, elapsed,
                 encoded / elapsed if elapsed else 0.0)
-    return finish_collection(output)
+    return {**finish_collection(output), "encoded": encoded}
 
 
 def _prepare_output(output: str, settings: dict[str, Any], shard: Shard, *, resume: bool, overwrite: bool) -> None:
     settings_path = os.path.join(output, SETTINGS)
-    if os.path.isdir(output) and os.listdir(output):
+    ours = {VECTORS, STATS}  # a shard started at the same moment may have created these already
+    if os.path.isdir(output) and set(os.listdir(output)) - ours:
         if overwrite:
-            for name in (VECTORS, STATS, METADATA, SETTINGS):
-                target = os.path.join(output, name)
-                if os.path.isdir(target):
-                    shutil.rmtree(target)
-                elif os.path.exists(target):
-                    os.unlink(target)
+            _remove_collection(output)
         elif not resume:
             raise UsageError(f"{output} is not empty; pass --resume to finish an interrupted encoding "
                              f"or --overwrite to start again")
         elif not os.path.exists(settings_path):
-            raise UsageError(f"{output} holds files but no {SETTINGS}: it is not a collection this package "
-                             f"started; choose another --output")
+            if any(not name.startswith(".part-") for name in set(os.listdir(output)) - ours):
+                raise UsageError(f"{output} holds files but no {SETTINGS}: it is not a collection this package "
+                                 f"started; choose another --output")
         else:
             before = read_json(settings_path)
             if before != settings:
@@ -188,6 +185,16 @@ def _prepare_output(output: str, settings: dict[str, Any], shard: Shard, *, resu
             os.unlink(os.path.join(output, name))
     if not os.path.exists(settings_path):
         write_json(settings_path, settings)
+
+
+def _remove_collection(output: str) -> None:
+    """What an encoding wrote in ``output``; other files stay."""
+    for name in (VECTORS, STATS, METADATA, SETTINGS):
+        target = os.path.join(output, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.unlink(target)
 
 
 def part_path(output: str, number: int) -> str:
@@ -268,3 +275,49 @@ def read_collection_metadata(folder: str) -> dict[str, Any]:
         raise DiscoError(f"{folder}: part {missing[0]} is missing ({len(missing)} in all); "
                          f"rerun the encode command with --resume")
     return metadata
+
+
+def _encode_shard(task: dict[str, Any]) -> dict[str, Any]:
+    """One spawned process: load the model, encode one shard's parts (see encode_in_processes)."""
+    from .splade import SpladeEncoder
+
+    encoder = SpladeEncoder(task["model"], **task["encoder"])
+    return encode_collection(task["corpus"], task["output"], encoder, scale=task["scale"],
+                             docs_per_part=task["docs_per_part"], shard=Shard(task["shard"], task["processes"]),
+                             resume=True, progress=False)
+
+
+def encode_in_processes(corpus: Sequence[str], output: str, model: str, encoder_options: dict[str, Any], *,
+                        processes: int, scale: float = DEFAULT_SCALE, docs_per_part: int = DEFAULT_DOCS_PER_PART,
+                        resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Encode with ``processes`` spawned workers, shard ``i`` of ``processes`` each, into one folder.
+
+    Workers are spawned, never forked (a fork after the JVM or torch's thread pools started can
+    deadlock), and each gets ``encoder_options["threads"]`` torch threads. On CPUs, N processes of
+    one thread encode faster than one process of N threads (each text is a chain of small
+    operations, and threads wait for each other at every one). The collection is the same, byte
+    for byte, as one process would write.
+    """
+    import multiprocessing
+
+    if processes < 1:
+        raise UsageError(f"--processes must be at least 1 (got {processes})")
+    check_scale(scale)
+    corpus_files(corpus)  # fail here, not in every worker, on a missing corpus
+    if os.path.isdir(output) and os.listdir(output):
+        if overwrite:
+            _remove_collection(output)
+        elif not resume:
+            raise UsageError(f"{output} is not empty; pass --resume to finish an interrupted encoding "
+                             f"or --overwrite to start again")
+    tasks = [{"model": model, "encoder": encoder_options, "corpus": list(corpus), "output": output, "scale": scale,
+              "docs_per_part": docs_per_part, "shard": i, "processes": processes} for i in range(processes)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.map(_encode_shard, tasks)
+    result = finish_collection(output)
+    encoded = sum(r.get("encoded", 0) for r in results)
+    elapsed = time.perf_counter() - started
+    logger.info("%d processes encoded %d documents in %.1f s (%.1f documents/s)", processes, encoded, elapsed,
+                encoded / elapsed if elapsed else 0.0)
+    return result

@@ -73,6 +73,77 @@ def _mlm_parts(model: Any) -> tuple[Callable[..., Any], Callable[[Any], Any]] | 
     return None
 
 
+class _LeanBert:
+    """A BERT masked LM's forward for one unpadded text, with less Python around the same operations.
+
+    On a 2-core CPU, HuggingFace's generic forward spends more time in Python than a tiny model
+    spends in arithmetic. This calls the model's own modules and the same functions in the same
+    order (embeddings, SDPA self-attention without a mask, feed-forward, head), and writes the
+    logits into a reused buffer instead of allocating megabytes per text. It is only used when a
+    self-check at load gives results bit for bit identical to the model's own forward.
+    """
+
+    def __init__(self, model: Any, max_length: int) -> None:
+        import torch
+
+        self.bert = model.bert
+        self.embeddings = model.bert.embeddings
+        self.layers = list(model.bert.encoder.layer)
+        predictions = model.cls.predictions
+        self.transform = predictions.transform
+        self.weight_t = predictions.decoder.weight.t()
+        self.bias = predictions.decoder.bias
+        self.buffer = torch.empty((max_length, self.weight_t.shape[1]), dtype=torch.float32,
+                                  device=self.weight_t.device)
+
+    @classmethod
+    def build(cls, model: Any, max_length: int, probes: Sequence[Sequence[int]]) -> _LeanBert | None:
+        import torch
+
+        needed = ("bert", "cls")
+        if not all(hasattr(model, name) for name in needed) or not hasattr(model.cls, "predictions"):
+            return None
+        if getattr(model.config, "_attn_implementation", "sdpa") not in ("sdpa", "eager") or model.config.is_decoder:
+            return None
+        try:
+            lean = cls(model, max_length)
+            with torch.inference_mode():
+                for ids in probes:
+                    input_ids = torch.tensor([list(ids)], dtype=torch.long, device=lean.buffer.device)
+                    hidden = model.bert(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))[0][0]
+                    if not torch.equal(model.cls(hidden).amax(dim=0), lean.max_logits(input_ids)):
+                        logger.debug("the lean BERT forward differs from the model's own: not used")
+                        return None
+        except Exception as error:  # an unexpected BERT variant: the generic path is always right
+            logger.debug("the lean BERT forward is not usable (%s)", error)
+            return None
+        return lean
+
+    def max_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``[V]``: max over the tokens of one unpadded text (``input_ids`` is ``[1, L]``)."""
+        import torch
+        import torch.nn.functional as F
+
+        embeddings = self.embeddings
+        length = input_ids.shape[1]
+        x = embeddings.word_embeddings(input_ids) + embeddings.token_type_embeddings(
+            embeddings.token_type_ids[:, :length])
+        x = embeddings.LayerNorm(x + embeddings.position_embeddings(embeddings.position_ids[:, :length]))
+        for layer in self.layers:
+            attention = layer.attention.self
+            shape = (1, length, -1, attention.attention_head_size)
+            query = attention.query(x).view(shape).transpose(1, 2)
+            key = attention.key(x).view(shape).transpose(1, 2)
+            value = attention.value(x).view(shape).transpose(1, 2)
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                                     scale=attention.scaling, is_causal=False)
+            context = context.transpose(1, 2).contiguous().reshape(1, length, -1).contiguous()
+            x = layer.attention.output.LayerNorm(layer.attention.output.dense(context) + x)
+            x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
+        logits = torch.addmm(self.bias, self.transform(x[0]), self.weight_t, out=self.buffer[:length])
+        return logits.amax(dim=0)
+
+
 class SpladeEncoder:
     """Encode texts into SPLADE vectors with a masked-LM checkpoint (hub id or local folder).
 
@@ -123,6 +194,10 @@ class SpladeEncoder:
             raise UsageError(f"{option} {model}: the output layer has {output_size} entries but the "
                              f"tokenizer {len(self.vocabulary)}; SPLADE needs them to match")
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self._lean = None
+        if self.exact and self.precision == "float32" and self.max_length <= self.token_chunk:
+            probes = self.tokenize(["a", "SPLADE weights are the max over tokens of log(1 + relu(logits))."])
+            self._lean = _LeanBert.build(self.model, self.max_length, probes)
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -174,13 +249,12 @@ class SpladeEncoder:
     def _encode_batch(self, batch: Sequence[Sequence[int]]) -> list[SparseVector]:
         import torch
 
-        maxima = self.max_logits(batch)
-        weights = torch.log1p(torch.relu(maxima)).float().cpu()
-        vectors = []
-        for row in weights:
-            indices = torch.nonzero(row, as_tuple=True)[0]
-            vectors.append(SparseVector(indices.numpy().astype(np.int32), row[indices].numpy()))
-        return vectors
+        with torch.inference_mode():
+            if self.exact and self._parts is not None:
+                # one [V] vector at a time: no batch-wide [B, V] temporaries to fragment the heap
+                return [_sparse(self._text_max_logits(ids).relu_().log1p_()) for ids in batch]
+            maxima = self.max_logits(batch)
+            return [_sparse(row) for row in maxima.relu_().log1p_().float().cpu()]
 
     def _autocast(self) -> Any:
         import torch
@@ -215,20 +289,24 @@ class SpladeEncoder:
             return self._max_logits_padded(batch)
 
     def _max_logits_exact(self, batch: Sequence[Sequence[int]]) -> torch.Tensor:
-        """Each text through the model alone, without padding: every vector is bit for bit the one
-        of the text encoded alone, whatever the batch (CPU kernels pick their blocking by shape, so
-        even texts of equal length batched together can differ in the last bits)."""
         import torch
 
+        return torch.stack([self._text_max_logits(ids) for ids in batch])
+
+    def _text_max_logits(self, ids: Sequence[int]) -> torch.Tensor:
+        """One text through the model alone, without padding: its vector is bit for bit the same
+        whatever the batch (CPU kernels pick their blocking by shape, so even texts of equal length
+        batched together can differ in the last bits)."""
+        import torch
+
+        input_ids = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+        if self._lean is not None:
+            return self._lean.max_logits(input_ids)
         body, head = self._parts  # type: ignore[misc]
-        maxima = torch.empty((len(batch), len(self.vocabulary)), dtype=torch.float32, device=self.device)
-        for row, ids in enumerate(batch):
-            input_ids = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
-            tokens = body(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))[0][0]
-            maxima[row] = head(tokens[:self.token_chunk]).float().amax(dim=0)
-            for start in range(self.token_chunk, tokens.shape[0], self.token_chunk):
-                torch.maximum(maxima[row], head(tokens[start:start + self.token_chunk]).float().amax(dim=0),
-                              out=maxima[row])
+        tokens = body(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))[0][0]
+        maxima = head(tokens[:self.token_chunk]).float().amax(dim=0)
+        for start in range(self.token_chunk, tokens.shape[0], self.token_chunk):
+            torch.maximum(maxima, head(tokens[start:start + self.token_chunk]).float().amax(dim=0), out=maxima)
         return maxima
 
     def _max_logits_padded(self, batch: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -278,6 +356,14 @@ class SpladeEncoder:
             "vocabulary_sha256": self.vocabulary_fingerprint,
             "precision": self.precision,
         }
+
+
+def _sparse(weights: torch.Tensor) -> SparseVector:
+    """The non-zero entries of a ``[V]`` weight vector."""
+    import torch
+
+    indices = torch.nonzero(weights, as_tuple=True)[0]
+    return SparseVector(indices.cpu().numpy().astype(np.int32), weights[indices].float().cpu().numpy())
 
 
 def torch_uint8() -> Any:
