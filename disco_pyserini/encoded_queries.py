@@ -115,6 +115,14 @@ def write_encoded_queries(path: str, queries: Iterable[tuple[str, Mapping[str, i
     return len(items)
 
 
+def read_encoded_metadata(path: str) -> dict[str, Any] | None:
+    """The metadata ``encode-queries`` wrote beside an encoded-query file, if any."""
+    from .jsonl import read_json
+
+    meta = _metadata_path(path)
+    return read_json(meta) if os.path.exists(meta) else None
+
+
 def _metadata_path(path: str) -> str:
     for suffix in (".jsonl", ".tsv.gz", ".tsv"):
         if path.endswith(suffix):

@@ -13,6 +13,10 @@ class UsageError(DiscoError):
     """A wrong option or combination of options."""
 
 
+class QueryTextError(UsageError, ValueError):
+    """A topic lacks the text a query mode needs (e.g. no rewrite for ``--query-mode rewrite``)."""
+
+
 class InputError(DiscoError):
     """Bad content in a file: names the file, the line or record, what is wrong and the fix."""
 

@@ -20,7 +20,7 @@ from .conversation import (
     flatten_conversation,
     history_questions,
 )
-from .errors import InputError, UsageError
+from .errors import InputError, QueryTextError, UsageError
 from .jsonl import read_jsonl, write_atomic
 
 _MODE_FIELDS = {"rewrite": "rewrite", "rewrite-auto": "rewrite_auto"}
@@ -63,7 +63,8 @@ class Topic:
         else:
             raise UsageError(f"unknown query mode {mode!r}; choose one of {', '.join(QUERY_MODES)} or field:NAME")
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"topic {self.query_id} has no {name!r} for query mode {mode!r}")
+            raise QueryTextError(f"topic {self.query_id} has no {name!r} for query mode {mode!r}; "
+                                 f"choose another query mode or add the field to the topics file")
         return text.strip()
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""Interrupted work resumes byte for byte; the same inputs give the same bytes whatever the threads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, write_corpus
+from disco_pyserini.cli import main
+from disco_pyserini.demo import sample_path
+
+pytestmark = pytest.mark.slow
+
+
+def folder_bytes(folder) -> dict[str, bytes]:
+    return {name: (folder / "vectors" / name).read_bytes() for name in sorted(os.listdir(folder / "vectors"))} | {
+        "disco_collection.json": (folder / "disco_collection.json").read_bytes()}
+
+
+def encode_command(corpus, output, *extra):
+    return [sys.executable, "-m", "disco_pyserini.cli", "-q", "encode", "--corpus", str(corpus), "--model",
+            "splade-tiny", "--output", str(output), "--docs-per-part", "40", *extra]
+
+
+def test_kill_9_then_resume_is_byte_identical(tmp_path, cacm_documents):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", cacm_documents[:480])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(encode_command(corpus, tmp_path / "whole"), check=True, env=env)
+    reference = folder_bytes(tmp_path / "whole")
+    assert len(reference) == 13  # 12 parts and the metadata
+
+    vectors = tmp_path / "killed" / "vectors"
+    for parts_before_kill in (2, 5, 9):  # kill three times at different points, resuming each time
+        process = subprocess.Popen(encode_command(corpus, tmp_path / "killed", "--resume"), env=env)
+        deadline = time.time() + 300
+        while time.time() < deadline and process.poll() is None:
+            if vectors.exists() and len(os.listdir(vectors)) >= parts_before_kill:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (tmp_path / "killed" / "disco_collection.json").exists()
+    subprocess.run(encode_command(corpus, tmp_path / "killed", "--resume"), check=True, env=env)
+    assert folder_bytes(tmp_path / "killed") == reference
+
+
+def test_same_bytes_across_thread_counts(tmp_path, tiny_model):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for threads in ("1", "2"):
+        subprocess.run([sys.executable, "-m", "disco_pyserini.cli", "-q", "encode", "--corpus",
+                        sample_path("corpus.jsonl"), "--model", "splade-tiny", "--output",
+                        str(tmp_path / f"c{threads}"), "--threads", threads], check=True, env=env)
+    assert folder_bytes(tmp_path / "c1") == folder_bytes(tmp_path / "c2")
+    assert main(["-q", "index", "--collection", str(tmp_path / "c1"), "--index", str(tmp_path / "index")]) == 0
+    runs = {}
+    for threads in ("1", "2"):
+        for attempt in ("a", "b"):
+            output = tmp_path / f"run-{threads}{attempt}.trec"
+            assert main(["-q", "search", "--index", str(tmp_path / "index"), "--topics", sample_path("topics.jsonl"),
+                         "--model", "splade-tiny", "--output", str(output), "--threads", threads,
+                         "--no-query-cache"]) == 0
+            runs[threads + attempt] = output.read_bytes()
+            queries = tmp_path / f"q-{threads}{attempt}.jsonl"
+            assert main(["-q", "encode-queries", "--topics", sample_path("topics.jsonl"), "--model", "splade-tiny",
+                         "--output", str(queries), "--threads", threads, "--no-query-cache"]) == 0
+            runs["q" + threads + attempt] = queries.read_bytes()
+    assert len({v for k, v in runs.items() if not k.startswith("q")}) == 1
+    assert len({v for k, v in runs.items() if k.startswith("q")}) == 1
+
+
+def test_processes_give_the_same_collection(tmp_path, cacm_documents):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", cacm_documents[:200])
+    assert main(["-q", "encode", "--corpus", str(corpus), "--model", "splade-tiny", "--output",
+                 str(tmp_path / "one"), "--docs-per-part", "30"]) == 0
+    assert main(["-q", "encode", "--corpus", str(corpus), "--model", "splade-tiny", "--output",
+                 str(tmp_path / "two"), "--docs-per-part", "30", "--processes", "2"]) == 0
+    assert folder_bytes(tmp_path / "one") == folder_bytes(tmp_path / "two")
+
+
+def test_a_very_long_conversation_is_searched(tmp_path, cacm_index):
+    turns = [[f"question {i} about compilers, parsers and operating systems?", f"answer {i} " * 30]
+             for i in range(200)]
+    topic = {"qid": "long_1", "conversation": turns + [["and what about time sharing?", None]]}
+    topics = tmp_path / "topics.jsonl"
+    import json
+
+    topics.write_text(json.dumps(topic) + "\n")
+    assert main(["-q", "search", "--index", str(cacm_index / "index"), "--topics", str(topics), "--model",
+                 "splade-tiny", "--output", str(tmp_path / "run.trec"), "--hits", "5", "--no-query-cache"]) == 0
+    assert len((tmp_path / "run.trec").read_text().splitlines()) == 5
