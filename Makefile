@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean distill-cast bench
 
 setup: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dask]'
 	touch $@
 
 demo: $(STAMP)
@@ -24,6 +24,17 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Distil a DiSCo SPLADE-tiny on TREC CAsT 2019-2022 (../shared) and evaluate it on held-apart conversations.
+distill-cast: $(STAMP)
+	$(BIN)/python experiments/distill_cast.py
+
+# The speed and memory benchmarks (several minutes each); figures in README.md, "Performance".
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_encode.py
+	$(BIN)/python benchmarks/bench_search.py
+	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_dask.py
 
 clean:
 	rm -rf $(VENV) runs/demo

@@ -68,35 +68,75 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
                         help="preset (e.g. disco-human, splade-tiny: its document model), hub id or local folder")
     parser.add_argument("--output", required=True, metavar="DIR", help="collection folder to write")
     _add_encoder_options(parser)
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="torch CPU threads (per process with --processes)")
+    parser.add_argument("--processes", type=_positive_int, default=1,
+                        help="spawn N worker processes, shard i of N each (default: 1); on CPUs N processes of "
+                             "one thread beat one process of N threads")
     parser.add_argument("--docs-per-part", type=_positive_int, default=10_000,
                         help="documents per collection file (default: 10000)")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="encode only shard I of N (parts I, I+N, ...); N processes fill one folder")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted encoding in --output")
     parser.add_argument("--overwrite", action="store_true", help="replace a collection already in --output")
+    dask = parser.add_argument_group("Dask (pip install 'disco-pyserini[dask]')")
+    dask.add_argument("--dask", action="store_true", help="encode on a Dask cluster, one task per part")
+    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    dask.add_argument("--workers", type=_positive_int, default=2, help="local cluster: worker processes (default 2)")
+    dask.add_argument("--gpus", type=int, default=0, help="local cluster: one worker per GPU, pinned to it")
     parser.set_defaults(command=_encode)
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from .collection import Shard, encode_collection
+    from .collection import Shard, encode_collection, encode_in_processes
     from .models import resolve_model
     from .splade import SpladeEncoder
 
     shard = Shard.parse(args.shard)
     if args.resume and args.overwrite:
         raise DiscoError("--resume and --overwrite contradict each other; choose one")
+    if args.dask:
+        if shard.count > 1 or args.processes > 1:
+            raise DiscoError("--dask splits the work itself; run it without --shard or --processes")
+        from .distributed import connect, encode_with_dask
+
+        options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": args.device,
+                   "threads": args.threads or 1, "precision": args.precision}
+        client = connect(args.scheduler, args.workers, args.threads or 1, gpus=args.gpus)
+        try:
+            result = encode_with_dask(args.corpus, args.output, resolve_model(args.model, "document"), options,
+                                      client=client, scale=args.scale, docs_per_part=args.docs_per_part,
+                                      resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+        finally:
+            client.close()
+            if client.cluster is not None and not (args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")):
+                client.cluster.close()
+        return _collection_written(args.output, result)
+    if args.processes > 1:
+        if shard.count > 1:
+            raise DiscoError("--processes splits the work itself; run it without --shard")
+        options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": args.device,
+                   "threads": args.threads or 1, "precision": args.precision}
+        result = encode_in_processes(args.corpus, args.output, resolve_model(args.model, "document"), options,
+                                     processes=args.processes, scale=args.scale, docs_per_part=args.docs_per_part,
+                                     resume=args.resume, overwrite=args.overwrite)
+        return _collection_written(args.output, result)
     encoder = SpladeEncoder(resolve_model(args.model, "document"), max_length=args.max_length,
                             batch_size=args.batch_size, device=args.device, threads=args.threads,
                             precision=args.precision)
     result = encode_collection(args.corpus, args.output, encoder, scale=args.scale,
                                docs_per_part=args.docs_per_part, shard=shard, resume=args.resume,
                                overwrite=args.overwrite, progress=not args.quiet)
-    if result["complete"]:
-        print(f"{args.output}: {result['documents']} documents in {result['parts']} part(s)"
-              f" ({result['empty_vectors']} with an empty vector)")
-    else:
+    if not result["complete"]:
         print(f"{args.output}: shard {args.shard} done; {len(result['missing_parts'])} part(s) of other shards missing")
+        return 0
+    return _collection_written(args.output, result)
+
+
+def _collection_written(output: str, result: dict) -> int:
+    print(f"{output}: {result['documents']} documents in {result['parts']} part(s)"
+          f" ({result['empty_vectors']} with an empty vector)")
     return 0
 
 
@@ -109,6 +149,8 @@ def _index_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--index", required=True, metavar="DIR")
     parser.add_argument("--threads", type=_positive_int, default=1, help="indexing threads (default: 1)")
     parser.add_argument("--store-raw", action="store_true", help="store each document's JSON in the index")
+    parser.add_argument("--index-shards", type=_positive_int, default=1, metavar="K",
+                        help="build K indexes from K groups of collection parts (search them with the folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing index in --index")
     _add_java_options(parser)
     parser.set_defaults(command=_index)
@@ -118,8 +160,9 @@ def _index(args: argparse.Namespace) -> int:
     from .indexing import build_index
 
     info = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
-                       store_raw=args.store_raw, heap=args.java_heap)
-    print(f"{args.index}: {info['documents']} documents")
+                       store_raw=args.store_raw, heap=args.java_heap, shards=args.index_shards)
+    shards = f" in {len(info['shards'])} shards" if info.get("shards") else ""
+    print(f"{args.index}: {info['documents']} documents{shards}")
     return 0
 
 
@@ -128,7 +171,8 @@ def _search_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("search", help="search a topics file into a TREC run",
                             description="Encode every turn of a topics file (batched) and search the "
                                         "impact index into a TREC run file.")
-    parser.add_argument("--index", required=True, metavar="DIR")
+    parser.add_argument("--index", required=True, metavar="DIR", action="append",
+                        help="an index, a folder of index shards, or several --index searched as one")
     parser.add_argument("--topics", required=True, metavar="FILE", help="topics JSONL")
     parser.add_argument("--model", default=None,
                         help="preset (its query model), hub id or local folder of the query encoder")
@@ -153,14 +197,14 @@ def _search_parser(sub: argparse._SubParsersAction) -> None:
 def _search(args: argparse.Namespace) -> int:
     from .encoded_queries import read_encoded_queries
     from .queries import QueryEncoding
-    from .search import ImpactSearcher, search_topics, write_search_run
+    from .search import open_searcher, search_topics, write_search_run
     from .topics import check_query_mode, read_topics
 
     if (args.model is None) == (args.encoded_queries is None):
         raise DiscoError("give a query model (--model) or pre-encoded queries (--encoded-queries), one of them")
     check_query_mode(args.query_mode)
     topics = read_topics(args.topics)
-    searcher = ImpactSearcher(args.index, heap=args.java_heap)
+    searcher = open_searcher(args.index, heap=args.java_heap)
     encoding = encoded = None
     if args.model is not None:
         encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale,
@@ -168,13 +212,21 @@ def _search(args: argparse.Namespace) -> int:
                                  precision=args.precision)
         description = {"encoder": encoding.describe(), "query_mode": args.query_mode}
     else:
+        from .encoded_queries import read_encoded_metadata
+        from .search import check_compatible
+
         encoded = read_encoded_queries(args.encoded_queries)
+        made_by = read_encoded_metadata(args.encoded_queries)
+        if made_by is not None and "encoder" in made_by:  # ours: check its model and scale against the index
+            check_compatible(searcher.metadata, made_by["encoder"], index=searcher.index,
+                             allow_mismatch=args.allow_mismatch)
         description = {"encoded_queries": os.path.abspath(args.encoded_queries)}
     results = search_topics(searcher, topics, encoding, mode=args.query_mode, hits=args.hits,
                             threads=args.threads, allow_mismatch=args.allow_mismatch,
                             cache=_query_cache(args), encoded=encoded)
     lines = write_search_run(args.output, results, tag=args.run_tag, description={
-        "index": args.index, "topics": args.topics, "hits": args.hits, **description})
+        "index": args.index if len(args.index) > 1 else args.index[0], "topics": args.topics, "hits": args.hits,
+        **description})
     print(f"{args.output}: {len(results)} queries, {lines} lines")
     return 0
 
@@ -306,7 +358,9 @@ def _topics(args: argparse.Namespace) -> int:
     if qrels is not None:
         write_qrels(args.qrels_output, qrels)
         print(f"{args.qrels_output}: {len(qrels)} gold passages")
-    conversations = len({t.query_id.rsplit("_", 1)[0] for t in topics})
+    from .distill import conversation_id
+
+    conversations = len({conversation_id(t.query_id) for t in topics})
     print(f"{args.output}: {len(topics)} turns of {conversations} conversations; "
           f"{sum(1 for t in topics if t.rewrite)} with a manual rewrite, "
           f"{sum(1 for t in topics if t.rewrite_auto)} with an automatic one, "
@@ -374,6 +428,89 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- fuse and distill ---------------------------------------------------------------------------
+def _fuse_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("fuse", help="fuse teacher runs by summing their scores",
+                            description="Sum the scores of several runs per (query, document), as the "
+                                        "multi-teacher DiSCo models do; a document missing from a run gets that "
+                                        "run's lowest score for the query.")
+    parser.add_argument("--runs", required=True, nargs="+", metavar="RUN")
+    parser.add_argument("--output", required=True, metavar="RUN")
+    parser.add_argument("--hits", type=_positive_int, default=1000)
+    parser.add_argument("--run-tag", default="fused")
+    parser.set_defaults(command=_fuse)
+
+
+def _fuse(args: argparse.Namespace) -> int:
+    from .distill import fuse_runs
+    from .runs import Hit, pyserini_order, read_run, write_run
+
+    fused = fuse_runs([read_run(path) for path in args.runs], depth=args.hits)
+    results = [(qid, [Hit(d, s) for d, s in sorted(fused[qid].items(), key=lambda x: (-x[1], x[0]))])
+               for qid in pyserini_order(fused)]
+    lines = write_run(args.output, results, tag=args.run_tag)
+    print(f"{args.output}: {len(results)} queries, {lines} lines fused from {len(args.runs)} runs")
+    return 0
+
+
+def _distill_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("distill", help="train a DiSCo query encoder from rewrite teacher runs",
+                            description="Distill a conversational query encoder: the student reads the flattened "
+                                        "conversation and learns to rank the teacher's candidates as the teacher "
+                                        "(SPLADE on the rewrite) does. Documents stay frozen (read from the "
+                                        "collection).")
+    parser.add_argument("--topics", required=True, metavar="FILE", help="training topics JSONL")
+    parser.add_argument("--teacher-run", required=True, nargs="+", metavar="RUN",
+                        help="teacher run(s), e.g. `search --query-mode rewrite`; several are fused (sum)")
+    parser.add_argument("--collection", required=True, metavar="DIR", help="the collection the runs searched")
+    parser.add_argument("--init-model", required=True, help="student initialisation: preset, hub id or folder")
+    parser.add_argument("--output", required=True, metavar="MODEL_DIR")
+    parser.add_argument("--qrels", metavar="FILE", default=None, help="positives from judgments (else teacher's top)")
+    parser.add_argument("--loss", choices=("kldiv", "mse"), default="kldiv",
+                        help="kldiv: DiSCo's score distillation; mse: student vs teacher vector of the rewrite")
+    parser.add_argument("--teacher-model", default=None, help="--loss mse: the teacher query model (default: init)")
+    parser.add_argument("--query-mode", default="disco", help="the student's input (default: disco)")
+    parser.add_argument("--epochs", type=_positive_int, default=3)
+    parser.add_argument("--max-steps", type=_positive_int, default=None)
+    parser.add_argument("--batch-size", type=_positive_int, default=8)
+    parser.add_argument("--learning-rate", type=_positive_float, default=2e-5)
+    parser.add_argument("--negatives", type=_positive_int, default=16)
+    parser.add_argument("--negative-ranks", type=_positive_int, nargs=2, default=(11, 960), metavar=("FIRST", "LAST"))
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="share of conversations held apart for early stopping (default: 0.1)")
+    parser.add_argument("--validation-topics", metavar="FILE", default=None,
+                        help="held-apart turns for early stopping, instead of a random share of --topics")
+    parser.add_argument("--eval-every", type=_positive_int, default=50, help="steps between validations")
+    parser.add_argument("--patience", type=_positive_int, default=4, help="validations without gain before stopping")
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="save a checkpoint every N steps (0: never)")
+    parser.add_argument("--max-length", type=_positive_int, default=256)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=_positive_int, default=None)
+    parser.add_argument("--device", default=None)
+    parser.set_defaults(command=_distill)
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from .distill import DistillConfig, distill
+    from .runs import read_qrels
+    from .topics import check_query_mode, read_topics
+
+    check_query_mode(args.query_mode)
+    config = DistillConfig(loss=args.loss, negatives=args.negatives, negative_ranks=tuple(args.negative_ranks),
+                           batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
+                           learning_rate=args.learning_rate, max_length=args.max_length,
+                           validation_fraction=args.validation_fraction, eval_every=args.eval_every,
+                           patience=args.patience, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                           mode=args.query_mode)
+    result = distill(read_topics(args.topics), args.teacher_run, args.collection, args.init_model, args.output,
+                     qrels=read_qrels(args.qrels) if args.qrels else None, teacher_model=args.teacher_model,
+                     config=config, device=args.device, threads=args.threads, progress=not args.quiet,
+                     validation=read_topics(args.validation_topics) if args.validation_topics else None)
+    print(f"{args.output}: {result['steps']} steps, best at step {result['best_step']} "
+          f"(validation MRR {result['best_validation_mrr']}, before training {result['initial_validation_mrr']})")
+    return 0
+
+
 # -- demo ----------------------------------------------------------------------------------------
 def _demo_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="run the whole pipeline on the bundled sample with SPLADE-tiny",
@@ -395,7 +532,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS = (_topics_parser, _encode_parser, _index_parser, _encode_queries_parser, _search_parser,
-               _evaluate_parser, _compare_parser, _run_parser, _demo_parser)
+               _evaluate_parser, _compare_parser, _fuse_parser, _distill_parser, _run_parser, _demo_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -437,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.command(args))
     except DiscoError as error:
         print(f"disco-pyserini: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the file system refused: permissions, a full disk, a missing folder
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"disco-pyserini: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("disco-pyserini: interrupted", file=sys.stderr)

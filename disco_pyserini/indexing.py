@@ -26,47 +26,55 @@ INDEX_METADATA = "disco_index.json"
 
 
 def build_index(collection: str, index: str, *, threads: int = 1, overwrite: bool = False,
-                store_raw: bool = False, heap: str | None = None) -> dict[str, Any]:
-    """Index the collection folder into ``index``; returns the index metadata."""
+                store_raw: bool = False, heap: str | None = None, shards: int = 1) -> dict[str, Any]:
+    """Index the collection folder into ``index``; returns the index metadata.
+
+    With ``shards`` > 1, ``index`` holds one Lucene index per group of consecutive collection
+    parts (``shard-00``, ``shard-01``...), searched together by :class:`ShardedSearcher`.
+    """
     if threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {threads})")
+    if shards < 1:
+        raise UsageError(f"--index-shards must be at least 1 (got {shards})")
     metadata = read_collection_metadata(collection)
+    if shards > metadata["parts"]:
+        raise UsageError(f"--index-shards {shards}: the collection has only {metadata['parts']} part(s); "
+                         f"encode it with a smaller --docs-per-part")
     if os.path.isdir(index) and os.listdir(index):
         if not overwrite:
             raise UsageError(f"{index} is not empty; pass --overwrite to replace it")
-        if not any(name.startswith("segments") for name in os.listdir(index)):
+        if not (os.path.exists(os.path.join(index, INDEX_METADATA))
+                or any(name.startswith("segments") for name in os.listdir(index))):
             raise UsageError(f"{index} is not a Lucene index; --overwrite only replaces indexes, choose another folder")
         shutil.rmtree(index)
-    if metadata["parts"] < threads:
-        logger.info("the collection has %d part(s): indexing uses at most that many of the %d threads",
-                    metadata["parts"], threads)
-
     start_jvm(heap)
-    args = autoclass("io.anserini.index.IndexCollection$Args")()
-    args.collectionClass = "JsonVectorCollection"
-    args.generatorClass = "DefaultLuceneDocumentGenerator"
-    args.input = os.path.abspath(os.path.join(collection, VECTORS))
-    args.index = os.path.abspath(index)
-    args.impact = True
-    args.pretokenized = True
-    args.storeRaw = store_raw
-    args.threads = threads
-    args.quiet = True
     started = time.perf_counter()
-    indexer = autoclass("io.anserini.index.IndexCollection")(args)
-    indexer.run()
-    counters = indexer.getCounters()
-    counts = {name: int(getattr(counters, name).get())
-              for name in ("indexed", "empty", "unindexable", "skipped", "errors")}
-    elapsed = time.perf_counter() - started
-    indexed = index_size(index)
-    expected = metadata["documents"] - metadata["empty_vectors"]
-    if counts["errors"] or counts["unindexable"] or indexed != expected:
+    vectors = os.path.join(collection, VECTORS)
+    if shards == 1:
+        indexed = _run_indexer(vectors, index, threads, store_raw)
+        empty = metadata["empty_vectors"]
+        shard_info = None
+    else:
+        parts = sorted(os.listdir(vectors))
+        bounds = [round(i * len(parts) / shards) for i in range(shards + 1)]
+        shard_info, indexed = [], 0
+        for number in range(shards):
+            inputs = os.path.join(index, ".inputs", f"shard-{number:02d}")
+            os.makedirs(inputs)
+            for name in parts[bounds[number]:bounds[number + 1]]:
+                os.symlink(os.path.abspath(os.path.join(vectors, name)), os.path.join(inputs, name))
+            count = _run_indexer(inputs, os.path.join(index, f"shard-{number:02d}"), threads, store_raw)
+            shard_info.append({"name": f"shard-{number:02d}", "parts": parts[bounds[number]:bounds[number + 1]],
+                               "documents": count})
+            indexed += count
+        shutil.rmtree(os.path.join(index, ".inputs"))
+        empty = metadata["empty_vectors"]
+    expected = metadata["documents"] - empty
+    if indexed != expected:
         raise DiscoError(f"{index}: Lucene indexed {indexed} documents, expected {expected} "
-                         f"({metadata['documents']} in {collection} less {metadata['empty_vectors']} without terms); "
-                         f"Anserini counted {counts}")
+                         f"({metadata['documents']} in {collection} less {empty} without terms)")
     info = {
-        **artifact_header("index"),
+        **artifact_header("index" if shards == 1 else "index-shards"),
         "collection": os.path.abspath(collection),
         "collection_metadata_sha256": file_sha256(os.path.join(collection, METADATA)),
         "encoder": metadata["encoder"],
@@ -76,11 +84,39 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
         "empty_vectors": metadata["empty_vectors"],
         "store_raw": store_raw,
     }
+    if shard_info is not None:
+        info["shards"] = shard_info
+        for shard in shard_info:
+            write_json(os.path.join(index, shard["name"], INDEX_METADATA),
+                       {**info, **artifact_header("index"), "documents": shard["documents"], "shard_of": index,
+                        "parts": shard["parts"], "shards": None})
     write_json(os.path.join(index, INDEX_METADATA), info)
-    logger.info("indexed %d documents in %.1f s with %d thread(s)", indexed, elapsed, threads)
+    logger.info("indexed %d documents in %.1f s with %d thread(s)%s", indexed, time.perf_counter() - started,
+                threads, f" into {shards} index shards" if shards > 1 else "")
     if metadata["empty_vectors"]:
         logger.warning("%d documents have no terms and are not in the index", metadata["empty_vectors"])
     return info
+
+
+def _run_indexer(inputs: str, index: str, threads: int, store_raw: bool) -> int:
+    """Anserini's IndexCollection (JsonVectorCollection, impact, pretokenized); returns the index's size."""
+    args = autoclass("io.anserini.index.IndexCollection$Args")()
+    args.collectionClass = "JsonVectorCollection"
+    args.generatorClass = "DefaultLuceneDocumentGenerator"
+    args.input = os.path.abspath(inputs)
+    args.index = os.path.abspath(index)
+    args.impact = True
+    args.pretokenized = True
+    args.storeRaw = store_raw
+    args.threads = threads
+    args.quiet = True
+    indexer = autoclass("io.anserini.index.IndexCollection")(args)
+    indexer.run()
+    counters = indexer.getCounters()
+    counts = {name: int(getattr(counters, name).get()) for name in ("indexed", "empty", "unindexable", "errors")}
+    if counts["errors"] or counts["unindexable"]:
+        raise DiscoError(f"{index}: Anserini could not index every document ({counts})")
+    return index_size(index)
 
 
 def index_size(index: str) -> int:
@@ -95,13 +131,14 @@ def read_index_metadata(index: str) -> dict[str, Any] | None:
     """The index's metadata; ``None`` for a Lucene index this package did not build."""
     if not os.path.isdir(index):
         raise UsageError(f"--index {index}: no such folder")
-    if not any(name.startswith("segments") for name in os.listdir(index)):
+    path = os.path.join(index, INDEX_METADATA)
+    sharded = os.path.exists(path) and read_json(path).get("kind") == "index-shards"
+    if not sharded and not any(name.startswith("segments") for name in os.listdir(index)):
         raise UsageError(f"--index {index}: not a Lucene index (no segments file); build one with "
                          f"`disco-pyserini index`")
-    path = os.path.join(index, INDEX_METADATA)
     if not os.path.exists(path):
         return None
     metadata = read_json(path)
-    if metadata.get("kind") != "index":
+    if metadata.get("kind") not in ("index", "index-shards"):
         raise InputError(path, "not a disco-pyserini index metadata file")
     return metadata

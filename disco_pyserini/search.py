@@ -61,7 +61,11 @@ class ImpactSearcher:
         self.index = index
         self.metadata = read_index_metadata(index)
         start_jvm(heap)
-        self._searcher = autoclass("io.anserini.search.SimpleImpactSearcher")(os.path.abspath(index))
+        try:
+            self._searcher = autoclass("io.anserini.search.SimpleImpactSearcher")(os.path.abspath(index))
+        except Exception as error:  # a Java exception: a damaged or foreign index
+            raise UsageError(f"--index {index}: Lucene cannot open it ({str(error).splitlines()[0]}); "
+                             f"rebuild it with `disco-pyserini index`") from None
         self._map = autoclass("java.util.HashMap")
         self._list = autoclass("java.util.ArrayList")
         self._int = autoclass("java.lang.Integer")
@@ -98,7 +102,64 @@ class ImpactSearcher:
         self._searcher.close()
 
 
-def search_topics(searcher: ImpactSearcher, topics: Sequence[Topic], encoding: QueryEncoding | None, *,
+class ShardedSearcher:
+    """Several impact indexes searched as one: each shard's top-k, merged by score then doc id.
+
+    Impact scores are plain dot products without collection statistics, so a document scores the
+    same in its shard as in one index holding everything, and the merged top-k (ties broken by
+    doc id, as Anserini breaks them) is the single index's run.
+    """
+
+    def __init__(self, indexes: Sequence[str], *, heap: str | None = None) -> None:
+        paths = [path for index in indexes for path in shard_paths(index)]
+        if len(set(map(os.path.abspath, paths))) != len(paths):
+            raise UsageError("--index lists an index twice")
+        self.shards = [ImpactSearcher(path, heap=heap) for path in paths]
+        self.index = ",".join(indexes)
+        known = [s.metadata for s in self.shards if s.metadata is not None]
+        for other in known[1:]:
+            if (other["encoder"]["vocabulary_sha256"], other["scale"]) != (
+                    known[0]["encoder"]["vocabulary_sha256"], known[0]["scale"]):
+                raise UsageError(f"--index {self.index}: the shards were encoded with different models or scales")
+        self.metadata = known[0] if known else None
+
+    @property
+    def num_docs(self) -> int:
+        return sum(shard.num_docs for shard in self.shards)
+
+    def search(self, vector: Mapping[str, int], k: int = 10) -> list[Hit]:
+        return self.batch_search([vector], ["q"], k)["q"]
+
+    def batch_search(self, vectors: Sequence[Mapping[str, int]], query_ids: Sequence[str], k: int = DEFAULT_HITS,
+                     threads: int = 1) -> dict[str, list[Hit]]:
+        """Every shard's top ``k`` (each searched on ``threads`` Java threads), merged."""
+        per_shard = [shard.batch_search(vectors, query_ids, k, threads) for shard in self.shards]
+        return {qid: sorted((hit for hits in per_shard for hit in hits.get(qid, [])),
+                            key=lambda hit: (-hit.score, hit.doc_id))[:k] for qid in query_ids}
+
+    def close(self) -> None:
+        for shard in self.shards:
+            shard.close()
+
+
+def shard_paths(index: str) -> list[str]:
+    """The Lucene indexes behind ``index``: itself, or the shards of a sharded index folder."""
+    metadata = read_index_metadata(index)
+    if metadata is not None and metadata.get("kind") == "index-shards":
+        return [os.path.join(index, shard["name"]) for shard in metadata["shards"]]
+    return [index]
+
+
+def open_searcher(indexes: Sequence[str] | str, *, heap: str | None = None) -> ImpactSearcher | ShardedSearcher:
+    """One index, a sharded index folder, or several indexes searched as one."""
+    indexes = [indexes] if isinstance(indexes, str) else list(indexes)
+    if len(indexes) == 1 and shard_paths(indexes[0]) == indexes:
+        return ImpactSearcher(indexes[0], heap=heap)
+    return ShardedSearcher(indexes, heap=heap)
+
+
+def search_topics(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[Topic],
+                  encoding: QueryEncoding | None, *,
                   mode: str = "disco", hits: int = DEFAULT_HITS, threads: int = 1, allow_mismatch: bool = False,
                   cache: str | None = None, encoded: Mapping[str, Mapping[str, int]] | None = None,
                   ) -> list[tuple[str, list[Hit]]]:
