@@ -132,7 +132,15 @@ class ShardedSearcher:
 
     def batch_search(self, vectors: Sequence[Mapping[str, int]], query_ids: Sequence[str], k: int = DEFAULT_HITS,
                      threads: int = 1) -> dict[str, list[Hit]]:
-        """Every shard's top ``k`` (each searched on ``threads`` Java threads), merged."""
+        """Every shard's top ``k`` (each searched on ``threads`` Java threads), merged.
+
+        The parallelism is within each shard, across queries: Anserini's batch search keeps all
+        ``threads`` busy. The shards are visited one after another because pyjnius binds a Java
+        method to its object through state shared by the class (kivy/pyjnius#563): two Python
+        threads calling ``batch_search`` on two searchers at once mix up their arguments (tried:
+        IndexOutOfBoundsException and lost hits), so threads across shards would gain nothing
+        on a saturated CPU and risk wrong runs.
+        """
         per_shard = [shard.batch_search(vectors, query_ids, k, threads) for shard in self.shards]
         return {qid: sorted((hit for hits in per_shard for hit in hits.get(qid, [])),
                             key=lambda hit: (-hit.score, hit.doc_id))[:k] for qid in query_ids}
