@@ -169,7 +169,9 @@ def _prepare_output(output: str, settings: dict[str, Any], shard: Shard, *, resu
             raise UsageError(f"{output} is not empty; pass --resume to finish an interrupted encoding "
                              f"or --overwrite to start again")
         elif not os.path.exists(settings_path):
-            if any(not name.startswith(".part-") for name in set(os.listdir(output)) - ours):
+            # a shard started at the same moment may be writing a part or the settings file itself
+            in_flight = (".part-", "." + SETTINGS + ".")
+            if any(not name.startswith(in_flight) for name in set(os.listdir(output)) - ours):
                 raise UsageError(f"{output} holds files but no {SETTINGS}: it is not a collection this package "
                                  f"started; choose another --output")
         else:

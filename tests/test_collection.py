@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from disco_pyserini.collection import METADATA, Shard, encode_collection, read_collection_metadata
+from disco_pyserini.collection import METADATA, SETTINGS, Shard, encode_collection, read_collection_metadata
 from disco_pyserini.corpus import Document, document_text, iter_corpus
 from disco_pyserini.errors import InputError, UsageError
+from disco_pyserini.jsonl import atomic_output
 
 DOCS = [
     {"id": "d1", "title": "Honeybees", "text": "Foragers dance to show where flowers are."},
@@ -115,6 +116,23 @@ def test_shards_fill_one_folder_byte_identical_to_one_process(tmp_path, tiny_enc
         one, sharded = (tmp_path / folder / "vectors" / name for folder in ("one", "sharded"))
         assert one.read_bytes() == sharded.read_bytes()
     assert (tmp_path / "one" / METADATA).read_bytes() == (tmp_path / "sharded" / METADATA).read_bytes()
+
+
+def test_a_shard_starting_while_another_writes_the_settings_file_goes_on(tmp_path, tiny_encoder):
+    # CI caught this race: shard 0 was between creating and renaming the settings file's temporary
+    # name when shard 1 looked at the folder, saw a file it did not know and refused the folder
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    output = tmp_path / "coll"
+    (output / "vectors").mkdir(parents=True)
+    with atomic_output(output / SETTINGS) as half_written:  # shard 0, caught halfway
+        half_written.write("{")
+        result = encode_collection([corpus], str(output), tiny_encoder, docs_per_part=1, shard=Shard(1, 2),
+                                   progress=False)
+    assert result["encoded"] == 2
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not a collection this package started"):
+        encode_collection([corpus], str(tmp_path / "foreign"), tiny_encoder, shard=Shard(1, 2), progress=False)
 
 
 def test_resume_redoes_only_missing_parts(tmp_path, tiny_encoder):
