@@ -96,13 +96,14 @@ def _encode(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard)
     if args.resume and args.overwrite:
         raise DiscoError("--resume and --overwrite contradict each other; choose one")
+    # what each worker process (Dask or spawned) builds its encoder from
+    options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": args.device,
+               "threads": args.threads or 1, "precision": args.precision}
     if args.dask:
         if shard.count > 1 or args.processes > 1:
             raise DiscoError("--dask splits the work itself; run it without --shard or --processes")
         from .distributed import connect, encode_with_dask
 
-        options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": args.device,
-                   "threads": args.threads or 1, "precision": args.precision}
         client = connect(args.scheduler, args.workers, args.threads or 1, gpus=args.gpus)
         try:
             result = encode_with_dask(args.corpus, args.output, resolve_model(args.model, "document"), options,
@@ -116,8 +117,6 @@ def _encode(args: argparse.Namespace) -> int:
     if args.processes > 1:
         if shard.count > 1:
             raise DiscoError("--processes splits the work itself; run it without --shard")
-        options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": args.device,
-                   "threads": args.threads or 1, "precision": args.precision}
         result = encode_in_processes(args.corpus, args.output, resolve_model(args.model, "document"), options,
                                      processes=args.processes, scale=args.scale, docs_per_part=args.docs_per_part,
                                      resume=args.resume, overwrite=args.overwrite)
@@ -195,9 +194,9 @@ def _search_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .encoded_queries import read_encoded_queries
+    from .encoded_queries import read_encoded_metadata, read_encoded_queries
     from .queries import QueryEncoding
-    from .search import open_searcher, search_topics, write_search_run
+    from .search import check_compatible, open_searcher, search_topics, write_search_run
     from .topics import check_query_mode, read_topics
 
     if (args.model is None) == (args.encoded_queries is None):
@@ -212,9 +211,6 @@ def _search(args: argparse.Namespace) -> int:
                                  precision=args.precision)
         description = {"encoder": encoding.describe(), "query_mode": args.query_mode}
     else:
-        from .encoded_queries import read_encoded_metadata
-        from .search import check_compatible
-
         encoded = read_encoded_queries(args.encoded_queries)
         made_by = read_encoded_metadata(args.encoded_queries)
         if made_by is not None and "encoder" in made_by:  # ours: check its model and scale against the index
@@ -350,7 +346,7 @@ def _topics_parser(sub: argparse._SubParsersAction) -> None:
 def _topics(args: argparse.Namespace) -> int:
     from .datasets.conversational import convert_topics, gold_qrels
     from .runs import write_qrels
-    from .topics import write_topics
+    from .topics import conversation_id, write_topics
 
     topics = convert_topics(args.format, args.inputs, args.passages)
     qrels = gold_qrels(topics) if args.qrels_output else None
@@ -358,8 +354,6 @@ def _topics(args: argparse.Namespace) -> int:
     if qrels is not None:
         write_qrels(args.qrels_output, qrels)
         print(f"{args.qrels_output}: {len(qrels)} gold passages")
-    from .distill import conversation_id
-
     conversations = len({conversation_id(t.query_id) for t in topics})
     print(f"{args.output}: {len(topics)} turns of {conversations} conversations; "
           f"{sum(1 for t in topics if t.rewrite)} with a manual rewrite, "

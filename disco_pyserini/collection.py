@@ -124,13 +124,8 @@ def encode_collection(corpus: Sequence[str], output: str, encoder: SpladeEncoder
     if docs_per_part < 1:
         raise UsageError(f"--docs-per-part must be at least 1 (got {docs_per_part})")
     files = corpus_files(corpus)
-    settings = {
-        "corpus": [{"path": os.path.abspath(f), "bytes": os.path.getsize(f)} for f in files],
-        "docs_per_part": docs_per_part,
-        "encoder": encoder.describe(),
-        "scale": scale,
-    }
-    _prepare_output(output, settings, shard, resume=resume or shard.count > 1, overwrite=overwrite)
+    _prepare_output(output, _settings(files, docs_per_part, encoder.describe(), scale), shard,
+                    resume=resume or shard.count > 1, overwrite=overwrite)
 
     from tqdm import tqdm
 
@@ -147,11 +142,7 @@ def encode_collection(corpus: Sequence[str], output: str, encoder: SpladeEncoder
             encoded += len(part)
             bar.update(len(part))
     bar.close()
-    if documents == 0:
-        raise InputError(files[0], "the corpus holds no documents", fix="check --corpus")
-    all_hashes = np.concatenate(hashes)
-    if len(np.unique(all_hashes)) != len(all_hashes):
-        raise _find_duplicate(files, all_hashes)
+    _check_documents(files, np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64))
     write_json(os.path.join(output, STATS, TOTAL), {"documents": documents, "parts": parts})
     elapsed = time.perf_counter() - started
     logger.info("encoded %d of %d documents in %.1f s (%.1f documents/s)", encoded, documents, elapsed,
@@ -159,16 +150,39 @@ def encode_collection(corpus: Sequence[str], output: str, encoder: SpladeEncoder
     return {**finish_collection(output), "encoded": encoded}
 
 
+def _settings(files: Sequence[str], docs_per_part: int, encoder: dict[str, Any], scale: float) -> dict[str, Any]:
+    """What a resumed encoding must repeat exactly: the corpus, the parts, the encoder, the scale."""
+    return {"corpus": [{"path": os.path.abspath(f), "bytes": os.path.getsize(f)} for f in files],
+            "docs_per_part": docs_per_part, "encoder": encoder, "scale": scale}
+
+
+def _check_documents(files: Sequence[str], hashes: np.ndarray) -> None:
+    """The corpus is not empty and no document id repeats (``hashes``: one per document)."""
+    if len(hashes) == 0:
+        raise InputError(files[0], "the corpus holds no documents", fix="check --corpus")
+    if len(np.unique(hashes)) != len(hashes):
+        raise _find_duplicate(files, hashes)
+
+
+def _clear_or_refuse(output: str, *, resume: bool, overwrite: bool, ours: frozenset[str] = frozenset()) -> bool:
+    """Empty ``output`` of an earlier encoding with ``overwrite``, refuse it without ``resume``;
+    True when it holds work to resume (files other than ``ours``)."""
+    if not (os.path.isdir(output) and set(os.listdir(output)) - ours):
+        return False
+    if overwrite:
+        _remove_collection(output)
+        return False
+    if not resume:
+        raise UsageError(f"{output} is not empty; pass --resume to finish an interrupted encoding "
+                         f"or --overwrite to start again")
+    return True
+
+
 def _prepare_output(output: str, settings: dict[str, Any], shard: Shard, *, resume: bool, overwrite: bool) -> None:
     settings_path = os.path.join(output, SETTINGS)
-    ours = {VECTORS, STATS}  # a shard started at the same moment may have created these already
-    if os.path.isdir(output) and set(os.listdir(output)) - ours:
-        if overwrite:
-            _remove_collection(output)
-        elif not resume:
-            raise UsageError(f"{output} is not empty; pass --resume to finish an interrupted encoding "
-                             f"or --overwrite to start again")
-        elif not os.path.exists(settings_path):
+    ours = frozenset({VECTORS, STATS})  # a shard started at the same moment may have created these already
+    if _clear_or_refuse(output, resume=resume, overwrite=overwrite, ours=ours):
+        if not os.path.exists(settings_path):
             # a shard started at the same moment may be writing a part or the settings file itself
             in_flight = (".part-", "." + SETTINGS + ".")
             if any(not name.startswith(in_flight) for name in set(os.listdir(output)) - ours):
@@ -306,12 +320,7 @@ def encode_in_processes(corpus: Sequence[str], output: str, model: str, encoder_
         raise UsageError(f"--processes must be at least 1 (got {processes})")
     check_scale(scale)
     corpus_files(corpus)  # fail here, not in every worker, on a missing corpus
-    if os.path.isdir(output) and os.listdir(output):
-        if overwrite:
-            _remove_collection(output)
-        elif not resume:
-            raise UsageError(f"{output} is not empty; pass --resume to finish an interrupted encoding "
-                             f"or --overwrite to start again")
+    _clear_or_refuse(output, resume=resume, overwrite=overwrite)
     tasks = [{"model": model, "encoder": encoder_options, "corpus": list(corpus), "output": output, "scale": scale,
               "docs_per_part": docs_per_part, "shard": i, "processes": processes} for i in range(processes)]
     started = time.perf_counter()

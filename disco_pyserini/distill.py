@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import random
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -39,7 +38,7 @@ from .errors import InputError, UsageError
 from .jsonl import read_jsonl, write_json
 from .metadata import artifact_header, file_sha256
 from .runs import Qrels, Run, read_run
-from .topics import Topic
+from .topics import Topic, conversation_id
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +80,6 @@ class DistillConfig:
             raise UsageError("--validation-fraction must be in [0, 1)")
         if not self.learning_rate > 0:
             raise UsageError("--learning-rate must be positive")
-
-
-def conversation_id(query_id: str) -> str:
-    """``31`` for ``31_4``, ``132`` for ``132_1-3``: the turns of one conversation share it."""
-    return query_id.rsplit("_", 1)[0] if "_" in query_id else query_id
 
 
 def split_conversations(topics: Sequence[Topic], fraction: float, seed: int) -> tuple[list[Topic], list[Topic]]:
@@ -286,7 +280,7 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
             if config.loss == "kldiv":
                 drawn = [sampler.candidates(e) for e in batch]
                 ids = [[positive] + negatives for positive, negatives in drawn]
-                docs = documents[[doc_index[d] for row in ids for d in row]].to_dense().view(
+                docs = documents.dense([doc_index[d] for row in ids for d in row]).view(
                     len(batch), 1 + config.negatives, -1)
                 scores = torch.einsum("bv,bnv->bn", queries, docs)
                 target = torch.tensor([_teacher_scores(e, row, teacher_scale) for e, row in zip(batch, ids)],
@@ -385,7 +379,7 @@ def _run_score_scale(paths: Sequence[str], doc_scale: float) -> float:
 
 
 def _sparse_documents(rows: Sequence[Mapping[str, int]], vocabulary: Mapping[str, int], scale: float,
-                      device: Any) -> Any:
+                      device: Any) -> _Rows:
     import torch
 
     crow, columns, values = [0], [], []
@@ -397,45 +391,31 @@ def _sparse_documents(rows: Sequence[Mapping[str, int]], vocabulary: Mapping[str
             columns.append(vocabulary[token])
             values.append(impact / scale)
         crow.append(len(columns))
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": we only slice rows
-        warnings.simplefilter("ignore", UserWarning)
-        matrix = torch.sparse_csr_tensor(torch.tensor(crow), torch.tensor(columns, dtype=torch.long),
-                                         torch.tensor(values, dtype=torch.float32),
-                                         size=(len(rows), len(vocabulary)))
-    return _Rows(matrix, device)
+    return _Rows(torch.tensor(crow), torch.tensor(columns, dtype=torch.long),
+                 torch.tensor(values, dtype=torch.float32), len(vocabulary), device)
 
 
 class _Rows:
-    """Rows of a CSR matrix of document vectors, gathered as a dense batch."""
+    """Document vectors in compressed rows (CSR), gathered into dense batches on ``device``."""
 
-    def __init__(self, matrix: Any, device: Any) -> None:
-        self.matrix = matrix
+    def __init__(self, crow: Any, columns: Any, values: Any, width: int, device: Any) -> None:
+        self.crow, self.columns, self.values = crow, columns, values
+        self.shape = (len(crow) - 1, width)
         self.device = device
-        self.crow = matrix.crow_indices()
-        self.columns = matrix.col_indices()
-        self.values = matrix.values()
-        self.shape = matrix.shape
 
-    def __getitem__(self, rows: Sequence[int]) -> _Dense:
-        return _Dense(self, rows)
+    def dense(self, rows: Sequence[int]) -> Any:
+        """``[len(rows), width]``: the rows, dense."""
+        import torch
+
+        out = torch.zeros((len(rows), self.shape[1]), dtype=torch.float32)
+        for position, row in enumerate(rows):
+            start, end = int(self.crow[row]), int(self.crow[row + 1])
+            out[position, self.columns[start:end]] = self.values[start:end]
+        return out.to(self.device)
 
     def all_dense_chunks(self, size: int = 2048):
         for start in range(0, self.shape[0], size):
-            yield start, self[list(range(start, min(self.shape[0], start + size)))].to_dense()
-
-
-class _Dense:
-    def __init__(self, rows: _Rows, indices: Sequence[int]) -> None:
-        self.rows, self.indices = rows, list(indices)
-
-    def to_dense(self) -> Any:
-        import torch
-
-        out = torch.zeros((len(self.indices), self.rows.shape[1]), dtype=torch.float32)
-        for position, row in enumerate(self.indices):
-            start, end = int(self.rows.crow[row]), int(self.rows.crow[row + 1])
-            out[position, self.rows.columns[start:end]] = self.rows.values[start:end]
-        return out.to(self.rows.device)
+            yield start, self.dense(range(start, min(self.shape[0], start + size)))
 
 
 def _validation_mrr(valid: Sequence[Example], model: Any, encode: Any, documents: _Rows, doc_index: Mapping[str, int],

@@ -27,17 +27,18 @@ from .collection import (
     STATS,
     TOTAL,
     Shard,
-    _find_duplicate,
+    _check_documents,
     _id_hash,
     _prepare_output,
     _remove_collection,
+    _settings,
     _write_part,
     finish_collection,
     part_path,
 )
 from .corpus import Document, corpus_files, parse_document
 from .errors import InputError, UsageError
-from .jsonl import write_json
+from .jsonl import read_jsonl_offsets, write_json
 from .quantize import DEFAULT_SCALE, check_scale
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ class Segment:
 
 def plan_parts(files: Sequence[str], docs_per_part: int) -> tuple[list[list[Segment]], int, np.ndarray]:
     """Check every document and cut the corpus into parts: (segments of each part, documents, id hashes)."""
-    import json
-
     parts: list[list[Segment]] = []
     current: list[Segment] = []
     in_part = 0
@@ -66,31 +65,18 @@ def plan_parts(files: Sequence[str], docs_per_part: int) -> tuple[list[list[Segm
     for path in files:
         if path.endswith(".gz"):
             raise UsageError(f"{path}: --dask reads parts by byte offset; decompress .gz corpora first")
-        offset = 0
         segment_start: tuple[int, int] | None = None
         segment_count = 0
-        with open(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                start, offset = offset, offset + len(raw)
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    raise InputError(path, f"invalid UTF-8 at byte {error.start} of the line", line=number,
-                                     fix="re-encode the file as UTF-8") from None
-                except json.JSONDecodeError as error:
-                    raise InputError(path, f"malformed JSON ({error.msg} at column {error.colno})", line=number,
-                                     fix="write one JSON object per line") from None
-                hashes.append(_id_hash(parse_document(record, path, number).doc_id))
-                if segment_start is None:
-                    segment_start = (start, number)
-                segment_count += 1
-                in_part += 1
-                if in_part == docs_per_part:
-                    current.append(Segment(path, segment_start[0], segment_start[1], segment_count))
-                    parts.append(current)
-                    current, in_part, segment_start, segment_count = [], 0, None, 0
+        for number, start, record in read_jsonl_offsets(path):
+            hashes.append(_id_hash(parse_document(record, path, number).doc_id))
+            if segment_start is None:
+                segment_start = (start, number)
+            segment_count += 1
+            in_part += 1
+            if in_part == docs_per_part:
+                current.append(Segment(path, segment_start[0], segment_start[1], segment_count))
+                parts.append(current)
+                current, in_part, segment_start, segment_count = [], 0, None, 0
         if segment_start is not None:
             current.append(Segment(path, segment_start[0], segment_start[1], segment_count))
     if current:
@@ -172,16 +158,12 @@ def encode_with_dask(corpus: Sequence[str], output: str, model: str, encoder_opt
         raise UsageError(f"--docs-per-part must be at least 1 (got {docs_per_part})")
     files = corpus_files(corpus)
     parts, documents, hashes = plan_parts(files, docs_per_part)
-    if documents == 0:
-        raise InputError(files[0], "the corpus holds no documents", fix="check --corpus")
-    if len(np.unique(hashes)) != len(hashes):
-        raise _find_duplicate(files, hashes)
+    _check_documents(files, hashes)
     describe = SpladeEncoder(model, **{**encoder_options, "threads": None}).describe()
-    settings = {"corpus": [{"path": os.path.abspath(f), "bytes": os.path.getsize(f)} for f in files],
-                "docs_per_part": docs_per_part, "encoder": describe, "scale": scale}
     if overwrite and os.path.isdir(output):
         _remove_collection(output)
-    _prepare_output(output, settings, Shard(0, 1), resume=resume, overwrite=False)
+    _prepare_output(output, _settings(files, docs_per_part, describe, scale), Shard(0, 1), resume=resume,
+                    overwrite=False)
     write_json(os.path.join(output, STATS, TOTAL), {"documents": documents, "parts": len(parts)})
     todo = [n for n in range(len(parts)) if not os.path.exists(part_path(output, n))]
     tasks = [{"model": model, "encoder": encoder_options, "segments": parts[n], "output": os.path.abspath(output),

@@ -52,27 +52,25 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
     vectors = os.path.join(collection, VECTORS)
     if shards == 1:
         indexed = _run_indexer(vectors, index, threads, store_raw)
-        empty = metadata["empty_vectors"]
         shard_info = None
     else:
         parts = sorted(os.listdir(vectors))
         bounds = [round(i * len(parts) / shards) for i in range(shards + 1)]
-        shard_info, indexed = [], 0
+        shard_info = []
         for number in range(shards):
-            inputs = os.path.join(index, ".inputs", f"shard-{number:02d}")
+            name, group = f"shard-{number:02d}", parts[bounds[number]:bounds[number + 1]]
+            inputs = os.path.join(index, ".inputs", name)
             os.makedirs(inputs)
-            for name in parts[bounds[number]:bounds[number + 1]]:
-                os.symlink(os.path.abspath(os.path.join(vectors, name)), os.path.join(inputs, name))
-            count = _run_indexer(inputs, os.path.join(index, f"shard-{number:02d}"), threads, store_raw)
-            shard_info.append({"name": f"shard-{number:02d}", "parts": parts[bounds[number]:bounds[number + 1]],
-                               "documents": count})
-            indexed += count
+            for part in group:
+                os.symlink(os.path.abspath(os.path.join(vectors, part)), os.path.join(inputs, part))
+            count = _run_indexer(inputs, os.path.join(index, name), threads, store_raw)
+            shard_info.append({"name": name, "parts": group, "documents": count})
         shutil.rmtree(os.path.join(index, ".inputs"))
-        empty = metadata["empty_vectors"]
-    expected = metadata["documents"] - empty
+        indexed = sum(shard["documents"] for shard in shard_info)
+    expected = metadata["documents"] - metadata["empty_vectors"]
     if indexed != expected:
         raise DiscoError(f"{index}: Lucene indexed {indexed} documents, expected {expected} "
-                         f"({metadata['documents']} in {collection} less {empty} without terms)")
+                         f"({metadata['documents']} in {collection} less {metadata['empty_vectors']} without terms)")
     info = {
         **artifact_header("index" if shards == 1 else "index-shards"),
         "collection": os.path.abspath(collection),
@@ -132,13 +130,13 @@ def read_index_metadata(index: str) -> dict[str, Any] | None:
     if not os.path.isdir(index):
         raise UsageError(f"--index {index}: no such folder")
     path = os.path.join(index, INDEX_METADATA)
-    sharded = os.path.exists(path) and read_json(path).get("kind") == "index-shards"
+    metadata = read_json(path) if os.path.exists(path) else None
+    sharded = metadata is not None and metadata.get("kind") == "index-shards"
     if not sharded and not any(name.startswith("segments") for name in os.listdir(index)):
         raise UsageError(f"--index {index}: not a Lucene index (no segments file); build one with "
                          f"`disco-pyserini index`")
-    if not os.path.exists(path):
+    if metadata is None:
         return None
-    metadata = read_json(path)
     if metadata.get("kind") not in ("index", "index-shards"):
         raise InputError(path, "not a disco-pyserini index metadata file")
     return metadata

@@ -23,28 +23,45 @@ def open_binary(path: str) -> IO[bytes]:
     return open(path, "rb")
 
 
+def _decode(raw: bytes, path: str, number: int) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"invalid UTF-8 at byte {error.start} of the line", line=number,
+                         fix="re-encode the file as UTF-8") from None
+
+
+def _parse(text: str, path: str, number: int) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"malformed JSON ({error.msg} at column {error.colno})", line=number,
+                         fix="write one JSON object per line") from None
+
+
 def iter_lines(path: str) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` for each line, decoded as UTF-8, without its line break."""
     with open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(path, f"invalid UTF-8 at byte {error.start} of the line", line=number,
-                                 fix="re-encode the file as UTF-8") from None
-            yield number, text.rstrip("\r\n")
+            yield number, _decode(raw, path, number)
 
 
 def read_jsonl(path: str) -> Iterator[tuple[int, Any]]:
     """``(line number, object)`` for each non-blank line of a JSONL file (``.gz`` allowed)."""
     for number, text in iter_lines(path):
-        if not text.strip():
-            continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(path, f"malformed JSON ({error.msg} at column {error.colno})", line=number,
-                             fix="write one JSON object per line") from None
+        if text.strip():
+            yield number, _parse(text, path, number)
+
+
+def read_jsonl_offsets(path: str) -> Iterator[tuple[int, int, Any]]:
+    """``(line number, byte offset of the line, object)`` for each non-blank line of a plain JSONL file."""
+    offset = 0
+    with open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            start, offset = offset, offset + len(raw)
+            text = _decode(raw, path, number)
+            if text.strip():
+                yield number, start, _parse(text, path, number)
 
 
 def read_json(path: str) -> Any:

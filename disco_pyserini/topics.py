@@ -77,6 +77,11 @@ class Topic:
         return record
 
 
+def conversation_id(query_id: str) -> str:
+    """``31`` for ``31_4``, ``132`` for ``132_1-3``: the turns of one conversation share it."""
+    return query_id.rsplit("_", 1)[0] if "_" in query_id else query_id
+
+
 def check_query_mode(mode: str) -> str:
     if mode in QUERY_MODES or (mode.startswith("field:") and len(mode) > len("field:")):
         return mode
