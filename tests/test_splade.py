@@ -83,14 +83,31 @@ def test_padded_path_agrees_within_float_noise(tiny_model):
         np.testing.assert_allclose(dense(a), dense(b), atol=2e-5)
 
 
-def test_vectors_do_not_depend_on_threads(tiny_encoder):
+def encode_with_threads(encoder, texts, threads):
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        one = tiny_encoder.encode(TEXTS)
-        torch.set_num_threads(2)
-        two = tiny_encoder.encode(TEXTS)
+        torch.set_num_threads(threads)
+        return encoder.encode(texts)
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_same_thread_count_gives_the_same_floats(tiny_encoder):
+    for threads in (1, 2):
+        once, again = (encode_with_threads(tiny_encoder, TEXTS, threads) for _ in range(2))
+        for a, b in zip(once, again):
+            assert np.array_equal(a.indices, b.indices) and np.array_equal(a.weights, b.weights)
+
+
+def test_thread_counts_change_floats_only_in_the_last_bits(tiny_encoder):
+    """CPU kernels block their sums by thread count and instruction set: floats may differ in the
+    last bits (seen on AVX-512), so an integer impact may differ only where w * scale sits on a
+    rounding boundary. benchmarks/measure_determinism.py counts how often on all of CACM."""
+    one, two = (encode_with_threads(tiny_encoder, TEXTS, threads) for threads in (1, 2))
     for a, b in zip(one, two):
-        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.weights, b.weights)
+        x, y = dense(a), dense(b)
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+        impacts_x, impacts_y = np.rint(x * np.float32(100)), np.rint(y * np.float32(100))
+        for position in np.flatnonzero(impacts_x != impacts_y):
+            scaled = float(x[position] * np.float32(100))
+            assert abs(scaled - np.floor(scaled) - 0.5) < 1e-3, (position, x[position], y[position])
