@@ -20,7 +20,7 @@ logger = logging.getLogger("disco_pyserini")
 Command = Callable[[argparse.Namespace], int]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -30,7 +30,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -40,12 +40,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_positive_int, _positive_float = positive_int, positive_float  # TODO(issue 13): one module of option checks
+
+
 def _add_encoder_options(parser: argparse.ArgumentParser, *, batch_size: int = 32) -> None:
-    parser.add_argument("--max-length", type=_positive_int, default=256,
+    parser.add_argument("--max-length", type=positive_int, default=256,
                         help="tokens per text, truncated on the right (default: 256)")
-    parser.add_argument("--scale", type=_positive_float, default=100,
+    parser.add_argument("--scale", type=positive_float, default=100,
                         help="quantization: impact = round(weight * scale) (default: 100)")
-    parser.add_argument("--batch-size", type=_positive_int, default=batch_size,
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
                         help=f"texts per batch (default: {batch_size})")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
@@ -68,12 +71,12 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
                         help="preset (e.g. disco-human, splade-tiny: its document model), hub id or local folder")
     parser.add_argument("--output", required=True, metavar="DIR", help="collection folder to write")
     _add_encoder_options(parser)
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (per process with --processes)")
-    parser.add_argument("--processes", type=_positive_int, default=1,
+    parser.add_argument("--processes", type=positive_int, default=1,
                         help="spawn N worker processes, shard i of N each (default: 1); on CPUs N processes of "
                              "one thread beat one process of N threads")
-    parser.add_argument("--docs-per-part", type=_positive_int, default=10_000,
+    parser.add_argument("--docs-per-part", type=positive_int, default=10_000,
                         help="documents per collection file (default: 10000)")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="encode only shard I of N (parts I, I+N, ...); N processes fill one folder")
@@ -83,7 +86,7 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     dask.add_argument("--dask", action="store_true", help="encode on a Dask cluster, one task per part")
     dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
-    dask.add_argument("--workers", type=_positive_int, default=2, help="local cluster: worker processes (default 2)")
+    dask.add_argument("--workers", type=positive_int, default=2, help="local cluster: worker processes (default 2)")
     dask.add_argument("--gpus", type=int, default=0, help="local cluster: one worker per GPU, pinned to it")
     parser.set_defaults(command=_encode)
 
@@ -146,9 +149,9 @@ def _index_parser(sub: argparse._SubParsersAction) -> None:
                                         "impact, pretokenized) and check the document count.")
     parser.add_argument("--collection", required=True, metavar="DIR")
     parser.add_argument("--index", required=True, metavar="DIR")
-    parser.add_argument("--threads", type=_positive_int, default=1, help="indexing threads (default: 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="indexing threads (default: 1)")
     parser.add_argument("--store-raw", action="store_true", help="store each document's JSON in the index")
-    parser.add_argument("--index-shards", type=_positive_int, default=1, metavar="K",
+    parser.add_argument("--index-shards", type=positive_int, default=1, metavar="K",
                         help="build K indexes from K groups of collection parts (search them with the folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing index in --index")
     _add_java_options(parser)
@@ -182,9 +185,9 @@ def _search_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--query-mode", default="disco",
                         help="disco (flattened conversation), raw (current question), rewrite, "
                              "rewrite-auto, history, or field:NAME (default: disco)")
-    parser.add_argument("--hits", type=_positive_int, default=1000, help="hits per query (default: 1000)")
+    parser.add_argument("--hits", type=positive_int, default=1000, help="hits per query (default: 1000)")
     parser.add_argument("--run-tag", default="disco-pyserini", help="last column of the run")
-    parser.add_argument("--threads", type=_positive_int, default=1, help="search and encoding threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="search and encoding threads")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="search even if the index's model vocabulary or scale differs from the queries'")
     _add_cache_options(parser)
@@ -251,7 +254,7 @@ def _encode_queries_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, metavar="QUERIES",
                         help="QUERIES.jsonl (with QUERIES.topics.tsv beside it: search with --encoder QUERIES.jsonl "
                              "--topics QUERIES.topics.tsv) or QUERIES.tsv[.gz] (Anserini's format: --topics only)")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     _add_cache_options(parser)
     _add_encoder_options(parser)
     parser.set_defaults(command=_encode_queries)
@@ -281,36 +284,52 @@ def _encode_queries(args: argparse.Namespace) -> int:
 
 
 # -- evaluate ------------------------------------------------------------------------------------
+_METRICS_HELP = ("trec_eval measure names: a measure (map, recip_rank, Rprec...), a family alone for trec_eval's "
+                 "default cut-offs (recall, P, ndcg_cut...), chosen cut-offs as recall.10,100 or recall_10, or a "
+                 "nickname (official); a wrong name lists the valid ones")
+
+
+def _add_average_option(parser: argparse.ArgumentParser) -> None:
+    from .evaluate import AVERAGES
+
+    parser.add_argument("--average", choices=tuple(AVERAGES), default="judged",
+                        help="which queries the means are over: " + "; ".join(
+                            f"{name}: {rule}" for name, rule in AVERAGES.items()) + " (default: judged)")
+
+
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     from .evaluate import DEFAULT_METRICS, PROTOCOLS
 
     parser = sub.add_parser("evaluate", help="evaluate a TREC run with pytrec_eval",
-                            description="Evaluate a run; judged queries missing from the run count as 0.")
+                            description="Evaluate a run with trec_eval's measures (pytrec_eval). By default the "
+                                        "means are over every judged query, missing ones 0 (trec_eval -c); "
+                                        "--average retrieved gives the DiSCo reference code's averaging.")
     parser.add_argument("--qrels", required=True, metavar="FILE")
     parser.add_argument("--run", required=True, metavar="FILE")
-    parser.add_argument("--metrics", nargs="+", default=None,
-                        help=f"pytrec_eval measures (default: {' '.join(DEFAULT_METRICS)})")
+    parser.add_argument("--metrics", nargs="+", default=None, metavar="MEASURE",
+                        help=f"{_METRICS_HELP} (default: {' '.join(DEFAULT_METRICS)}, or the protocol's)")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
                         help="a named protocol's measures and threshold: " + "; ".join(
                             f"{p.name}: {p.description}" for p in PROTOCOLS.values()))
-    parser.add_argument("--rel-threshold", type=_positive_int, default=None,
+    parser.add_argument("--rel-threshold", type=positive_int, default=None,
                         help="lowest relevance counted as relevant by MRR, recall and MAP (trec_eval -l; "
                              "default 1, or the protocol's)")
+    _add_average_option(parser)
     parser.add_argument("--per-query", action="store_true", help="also print every query's values")
     parser.add_argument("--json", action="store_true", help="print one JSON object: measure -> mean, and counts")
     parser.set_defaults(command=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import DEFAULT_METRICS, evaluate_run, format_table, get_protocol, summary_json
+    from .evaluate import DEFAULT_METRICS, evaluate_run, format_table, get_protocol, resolve_measures, summary_json
     from .runs import read_qrels, read_run
 
+    protocol = get_protocol(args.protocol) if args.protocol else None
+    metrics = resolve_measures(args.metrics or (protocol.metrics if protocol else DEFAULT_METRICS))
     qrels = read_qrels(args.qrels)
     run = read_run(args.run)
-    protocol = get_protocol(args.protocol) if args.protocol else None
-    metrics = args.metrics or (list(protocol.metrics) if protocol else list(DEFAULT_METRICS))
     threshold = args.rel_threshold or (protocol.threshold(qrels) if protocol else 1)
-    result = evaluate_run(qrels, run, metrics, rel_threshold=threshold)
+    result = evaluate_run(qrels, run, metrics, rel_threshold=threshold, average=args.average)
     if args.json:
         print(json.dumps(summary_json(result), sort_keys=False))
         return 0
@@ -318,8 +337,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.per_query:
         print()
         print(format_table(result["per_query"], metrics).replace("| run |", "| query |", 1))
-    print(f"\n{result['judged']} judged queries; {len(result['missing'])} missing from the run (scored 0); "
-          f"{len(result['unjudged'])} in the run without judgments (not scored); relevance >= {threshold} relevant")
+    missing = len(result["missing"])
+    if args.average == "judged":
+        averaged = f"means over all {result['judged']} judged queries; {missing} missing from the run (scored 0)"
+    else:
+        averaged = (f"means over the {result['averaged']} judged queries in the run; {missing} judged queries "
+                    "missing from the run (not scored)")
+    print(f"\n{averaged}; {len(result['unjudged'])} in the run without judgments (not scored); "
+          f"relevance >= {threshold} relevant")
     return 0
 
 
@@ -373,9 +398,14 @@ def _compare_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--qrels", required=True, metavar="FILE")
     parser.add_argument("--runs", required=True, nargs="+", metavar="RUN")
     parser.add_argument("--baseline", default=None, metavar="RUN", help="one of --runs (default: the first)")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="disco")
-    parser.add_argument("--rel-threshold", type=_positive_int, default=None,
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="disco",
+                        help="the measures and threshold: " + "; ".join(
+                            f"{p.name}: {p.description}" for p in PROTOCOLS.values()) + " (default: disco)")
+    parser.add_argument("--metrics", nargs="+", default=None, metavar="MEASURE",
+                        help=f"{_METRICS_HELP} (default: the protocol's)")
+    parser.add_argument("--rel-threshold", type=positive_int, default=None,
                         help="override the protocol's relevance threshold")
+    _add_average_option(parser)
     parser.add_argument("--topics", metavar="FILE", default=None,
                         help="topics JSONL giving each turn's depth (default: the number after the last _ of the id)")
     parser.add_argument("--output", default="compare", metavar="PREFIX",
@@ -385,17 +415,19 @@ def _compare_parser(sub: argparse._SubParsersAction) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     from .compare import compare_runs, markdown, plot_by_depth, run_labels, write_csv
-    from .evaluate import get_protocol
+    from .evaluate import get_protocol, resolve_measures
     from .runs import read_qrels, read_run
     from .topics import read_topics
 
     if len(set(args.runs)) != len(args.runs):
         raise DiscoError("--runs lists a run twice")
+    protocol = get_protocol(args.protocol)
+    metrics = resolve_measures(args.metrics or protocol.metrics)
     qrels = read_qrels(args.qrels)
     runs = {path: read_run(path) for path in args.runs}
     depths = {t.query_id: t.depth for t in read_topics(args.topics)} if args.topics else None
-    comparison = compare_runs(qrels, runs, get_protocol(args.protocol), baseline=args.baseline, depths=depths,
-                              rel_threshold=args.rel_threshold)
+    comparison = compare_runs(qrels, runs, protocol, baseline=args.baseline, depths=depths,
+                              rel_threshold=args.rel_threshold, metrics=metrics, average=args.average)
     labels = run_labels(args.runs)
     print(markdown(comparison, labels))
     write_csv(comparison, args.output + ".csv", labels)
@@ -430,7 +462,7 @@ def _fuse_parser(sub: argparse._SubParsersAction) -> None:
                                         "run's lowest score for the query.")
     parser.add_argument("--runs", required=True, nargs="+", metavar="RUN")
     parser.add_argument("--output", required=True, metavar="RUN")
-    parser.add_argument("--hits", type=_positive_int, default=1000)
+    parser.add_argument("--hits", type=positive_int, default=1000)
     parser.add_argument("--run-tag", default="fused")
     parser.set_defaults(command=_fuse)
 
@@ -457,6 +489,9 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher-run", required=True, nargs="+", metavar="RUN",
                         help="teacher run(s), e.g. `search --query-mode rewrite`; several are fused (sum)")
     parser.add_argument("--collection", required=True, metavar="DIR", help="the collection the runs searched")
+    parser.add_argument("--index", metavar="DIR", action="append", default=None,
+                        help="the Lucene index of --collection: validation searches it as `search` does (needed "
+                             "unless --validation-fraction 0); repeat for several indexes searched as one")
     parser.add_argument("--init-model", required=True, help="student initialisation: preset, hub id or folder")
     parser.add_argument("--output", required=True, metavar="MODEL_DIR")
     parser.add_argument("--qrels", metavar="FILE", default=None, help="positives from judgments (else teacher's top)")
@@ -464,23 +499,26 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
                         help="kldiv: DiSCo's score distillation; mse: student vs teacher vector of the rewrite")
     parser.add_argument("--teacher-model", default=None, help="--loss mse: the teacher query model (default: init)")
     parser.add_argument("--query-mode", default="disco", help="the student's input (default: disco)")
-    parser.add_argument("--epochs", type=_positive_int, default=3)
-    parser.add_argument("--max-steps", type=_positive_int, default=None)
-    parser.add_argument("--batch-size", type=_positive_int, default=8)
-    parser.add_argument("--learning-rate", type=_positive_float, default=2e-5)
-    parser.add_argument("--negatives", type=_positive_int, default=16)
-    parser.add_argument("--negative-ranks", type=_positive_int, nargs=2, default=(11, 960), metavar=("FIRST", "LAST"))
+    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--max-steps", type=positive_int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-5)
+    parser.add_argument("--negatives", type=positive_int, default=16)
+    parser.add_argument("--negative-ranks", type=positive_int, nargs=2, default=(11, 960), metavar=("FIRST", "LAST"))
     parser.add_argument("--validation-fraction", type=float, default=0.1,
                         help="share of conversations held apart for early stopping (default: 0.1)")
     parser.add_argument("--validation-topics", metavar="FILE", default=None,
                         help="held-apart turns for early stopping, instead of a random share of --topics")
-    parser.add_argument("--eval-every", type=_positive_int, default=50, help="steps between validations")
-    parser.add_argument("--patience", type=_positive_int, default=4, help="validations without gain before stopping")
+    parser.add_argument("--eval-every", type=positive_int, default=50,
+                        help="steps between validations: MRR of the validation turns searched in --index with the "
+                             "student, against --qrels (disco protocol) or else the teacher's top document")
+    parser.add_argument("--patience", type=positive_int, default=4, help="validations without gain before stopping")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="save a checkpoint every N steps (0: never)")
-    parser.add_argument("--max-length", type=_positive_int, default=256)
+    parser.add_argument("--max-length", type=positive_int, default=256)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--threads", type=_positive_int, default=None)
+    parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument("--device", default=None)
+    _add_java_options(parser)
     parser.set_defaults(command=_distill)
 
 
@@ -499,7 +537,8 @@ def _distill(args: argparse.Namespace) -> int:
     result = distill(read_topics(args.topics), args.teacher_run, args.collection, args.init_model, args.output,
                      qrels=read_qrels(args.qrels) if args.qrels else None, teacher_model=args.teacher_model,
                      config=config, device=args.device, threads=args.threads, progress=not args.quiet,
-                     validation=read_topics(args.validation_topics) if args.validation_topics else None)
+                     validation=read_topics(args.validation_topics) if args.validation_topics else None,
+                     index=args.index, heap=args.java_heap)
     print(f"{args.output}: {result['steps']} steps, best at step {result['best_step']} "
           f"(validation MRR {result['best_validation_mrr']}, before training {result['initial_validation_mrr']})")
     return 0
@@ -512,7 +551,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
                                         "conversations that ship with the package.")
     parser.add_argument("--output", default="runs", metavar="DIR", help="where runs and work files go (default: runs)")
     parser.add_argument("--model", default="splade-tiny", help="preset, hub id or folder (default: splade-tiny)")
-    parser.add_argument("--threads", type=_positive_int, default=None)
+    parser.add_argument("--threads", type=positive_int, default=None)
     _add_java_options(parser)
     parser.set_defaults(command=_demo)
 

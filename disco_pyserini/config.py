@@ -17,6 +17,8 @@ Relative paths are relative to the folder the command runs in (the repository ro
       - {name: disco, query_model: slupart/splade-disco-human, query_mode: disco}
     baseline: raw
     protocol: disco
+    metrics: [recip_rank, ndcg_cut_3, "recall.10,100"]  # optional: trec_eval names (default: the protocol's)
+    average: judged                          # or retrieved: the DiSCo reference code's averaging
     runs: runs/cast2020
 """
 
@@ -27,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import InputError
-from .evaluate import PROTOCOLS
+from .errors import InputError, UsageError
+from .evaluate import AVERAGES, PROTOCOLS, resolve_measures
 from .topics import check_query_mode
 
 
@@ -83,6 +85,8 @@ class ExperimentConfig:
     threads: int = 1
     docs_per_part: int = 10_000
     rel_threshold: int | None = None
+    metrics: tuple[str, ...] | None = None  # trec_eval measure names; None: the protocol's
+    average: str = "judged"
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +99,13 @@ class ExperimentConfig:
             raise ValueError(f"baseline {self.baseline!r} is not one of the searches {names}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        if self.average not in AVERAGES:
+            raise ValueError(f"average {self.average!r} is not one of {', '.join(AVERAGES)}")
+        if self.metrics is not None:
+            try:
+                resolve_measures(self.metrics)
+            except UsageError as error:
+                raise ValueError(f"metrics: {error}") from None
         for name in ("hits", "max_length", "batch_size", "threads", "docs_per_part"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -122,6 +133,14 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "") -> Experiment
         if key not in values:
             raise ValueError(f"missing key {key!r}")
     values["corpus"] = _as_tuple(values["corpus"], "corpus")
+    if values.get("metrics") is not None:
+        metrics = values["metrics"]
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+            raise ValueError("metrics is a list of trec_eval measure names, e.g. [recip_rank, ndcg_cut_3, "
+                             "\"recall.10,100\"] (quote a name with a comma)")
+        values["metrics"] = tuple(metrics)
     topics = values["topics"]
     if isinstance(topics, str):
         topics = {"path": topics}
