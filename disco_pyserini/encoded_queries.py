@@ -117,10 +117,10 @@ def write_encoded_queries(path: str, queries: Iterable[tuple[str, Mapping[str, i
 
 def read_encoded_metadata(path: str) -> dict[str, Any] | None:
     """The metadata ``encode-queries`` wrote beside an encoded-query file, if any."""
-    from .jsonl import read_json
+    from .jsonl import read_json_object
 
     meta = _metadata_path(path)
-    return read_json(meta) if os.path.exists(meta) else None
+    return read_json_object(meta, "encoded-query metadata") if os.path.exists(meta) else None
 
 
 def _metadata_path(path: str) -> str:

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -14,13 +15,65 @@ from .errors import InputError
 
 
 def open_binary(path: str) -> IO[bytes]:
+    """The file, for reading bytes: iterate over its lines or ``read()`` it whole; ``.gz`` files are
+    decompressed, and a truncated or corrupt one raises :class:`InputError` naming the line reached."""
     if not os.path.exists(path):
         raise InputError(path, "no such file", fix="check the path")
     if os.path.isdir(path):
         raise InputError(path, "is a folder, expected a file")
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return _GzipLines(path)  # type: ignore[return-value]
     return open(path, "rb")
+
+
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+_GZIP_FIX = "download the file again, or compress it again (`gzip -t FILE` tests a .gz file)"
+
+
+class _GzipLines:
+    """A ``.gz`` file read by lines, whose decompression errors (``EOFError``, ``zlib.error``,
+    ``gzip.BadGzipFile``) become one :class:`InputError` with the file and the line reached."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines = 0  # complete lines handed out so far
+        self._file = gzip.open(path, "rb")
+
+    def __enter__(self) -> _GzipLines:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def readline(self) -> bytes:
+        try:
+            raw = self._file.readline()
+        except _GZIP_ERRORS as error:
+            raise self._error(error) from None
+        self.lines += raw.endswith(b"\n")
+        return raw
+
+    def __iter__(self) -> Iterator[bytes]:
+        while raw := self.readline():
+            yield raw
+
+    def read(self) -> bytes:
+        return b"".join(self)
+
+    def _error(self, error: Exception) -> InputError:
+        line = self.lines + 1  # the line being read when decompression failed
+        read = f"after {self.lines} complete line{'' if self.lines == 1 else 's'}"
+        detail = str(error) or type(error).__name__
+        if isinstance(error, EOFError):
+            return InputError(self.path, f"the .gz file is truncated: it breaks off {read} ({detail})", line=line,
+                              fix=_GZIP_FIX)
+        if isinstance(error, gzip.BadGzipFile) and detail.startswith("Not a gzipped file") and self.lines == 0:
+            return InputError(self.path, "not gzip-compressed, although its name ends in .gz", line=line,
+                              fix="compress it with gzip, or drop .gz from its name")
+        return InputError(self.path, f"the .gz file is corrupt {read} ({detail})", line=line, fix=_GZIP_FIX)
 
 
 def _decode(raw: bytes, path: str, number: int) -> str:
@@ -73,6 +126,27 @@ def read_json(path: str) -> Any:
         raise InputError(path, f"invalid UTF-8 at byte {error.start}", fix="re-encode the file as UTF-8") from None
     except json.JSONDecodeError as error:
         raise InputError(path, f"malformed JSON ({error.msg})", line=error.lineno) from None
+
+
+def read_json_object(path: str, what: str) -> dict[str, Any]:
+    """A JSON file whose top level must be an object (metadata files); ``what`` names it in the error."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(path, f"{what} must be a JSON object, this one is a JSON {_json_kind(data)}",
+                         fix="restore the file, or delete it and write it again with the command that made it")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
 
 
 @contextmanager

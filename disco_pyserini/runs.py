@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from .errors import InputError, UsageError
+from .errors import DiscoError, InputError, UsageError
 from .jsonl import atomic_output, iter_lines
 
 Run = dict[str, dict[str, float]]
@@ -30,10 +31,53 @@ class Qrel(NamedTuple):
     relevance: int
 
 
+# How Java's Integer.toString and Python's str(int) write a number.
+_CANONICAL_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
+QUERY_ID_FIX = "write numeric query ids in ASCII digits without leading zeros or '+', or give them a non-numeric part"
+
+
+def pyserini_id_problem(query_id: str) -> str | None:
+    """Why Pyserini 1.6.0's search command would not keep ``query_id`` as it is, or ``None``.
+
+    Its query iterator reads a topics TSV with Anserini's ``TsvIntTopicReader`` first: each id goes
+    through ``Integer.valueOf`` (a sign, then Unicode decimal digits of the BMP) and comes back as
+    ``Integer.toString``; when any id fails, ``TsvStringTopicReader`` keeps them all as strings. Then
+    ``get_topics_with_reader`` (``pyserini/search/_base.py``) turns every id with ``str.isdigit()``
+    into ``int(id)``, which fails for digits such as '²', and writes ``str`` of it in the run.
+    """
+    if any(ord(c) < 0x20 for c in query_id):
+        return "it contains a control character, which Anserini's topic readers strip"
+    if query_id.isdigit() and not _CANONICAL_NUMBER.fullmatch(query_id):
+        try:
+            value = int(query_id)
+        except ValueError:
+            return "it is made of digits that Python's int() cannot read, and Pyserini's search fails on it"
+        return f"Pyserini reads ids made of digits as integers and would write this one as {value}"
+    value = _java_integer(query_id)
+    if value is not None and str(value) != query_id:
+        return f"Anserini reads it as the integer {value} when every query id is a number, and writes {value}"
+    return None
+
+
+def _java_integer(text: str) -> int | None:
+    """Java's ``Integer.valueOf(text)``, or ``None`` where it throws ``NumberFormatException``."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not all(c.isdecimal() and ord(c) <= 0xFFFF for c in digits):  # Character.digit(char, 10)
+        return None
+    value = int(text)
+    return value if -(2 ** 31) <= value < 2 ** 31 else None
+
+
 def pyserini_order(query_ids: Iterable[str]) -> list[str]:
-    """The order in which Pyserini's search command writes queries: sorted, numerically when every
-    id is an integer (Anserini then reads them as integers), else as strings."""
+    """The order in which Pyserini's search command writes queries: ``sorted`` over its topic ids
+    (``QueryIterator``), which are integers for ids made of digits: numerically when every id is
+    one, else by ``str`` (which gives back the id). Ids that Pyserini would rewrite or fail on
+    (:func:`pyserini_id_problem`) cannot be ordered as it does and are refused."""
     ids = list(query_ids)
+    for query_id in ids:
+        problem = pyserini_id_problem(query_id)
+        if problem is not None:
+            raise DiscoError(f"query id {query_id!r}: {problem}; {QUERY_ID_FIX}")
     if all(q.isdigit() for q in ids):
         return sorted(ids, key=int)
     return sorted(ids)

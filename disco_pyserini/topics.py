@@ -22,6 +22,7 @@ from .conversation import (
 )
 from .errors import InputError, QueryTextError, UsageError
 from .jsonl import read_jsonl, write_atomic
+from .runs import QUERY_ID_FIX, pyserini_id_problem
 
 _MODE_FIELDS = {"rewrite": "rewrite", "rewrite-auto": "rewrite_auto"}
 
@@ -39,6 +40,9 @@ class Topic:
     def __post_init__(self) -> None:
         if not self.query_id or any(c.isspace() for c in self.query_id):
             raise ValueError(f"query id {self.query_id!r} is empty or contains white space")
+        problem = pyserini_id_problem(self.query_id)
+        if problem is not None:  # runs are written in Pyserini's order, with Pyserini's query ids
+            raise ValueError(f"query id {self.query_id!r}: {problem}; {QUERY_ID_FIX}")
         _check_conversation(self.conversation)
 
     @property
@@ -97,6 +101,9 @@ def topic_from_json(record: Any, path: str, line: int) -> Topic:
         qid = str(qid)
     if not isinstance(qid, str) or not qid:
         raise InputError(path, "the topic has no \"qid\"", line=line, fix=fix)
+    problem = pyserini_id_problem(qid)
+    if problem is not None:
+        raise InputError(path, f"query id {qid!r}: {problem}", line=line, fix=QUERY_ID_FIX)
     conversation = record.get("conversation")
     if not isinstance(conversation, list):
         raise InputError(path, "the topic has no \"conversation\" list", line=line, record=f"qid {qid}", fix=fix)

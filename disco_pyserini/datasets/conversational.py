@@ -21,13 +21,14 @@ qrecc     QReCC JSON (``Conversation_no``, ``Rewrite``...)      answers
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..corpus import iter_corpus
+from ..corpus import parse_document
 from ..errors import InputError, UsageError
-from ..jsonl import iter_lines, read_json
+from ..jsonl import iter_lines, read_json, read_jsonl
 from ..runs import Qrel
 from ..topics import Topic
 
@@ -87,15 +88,22 @@ def _split_inputs(inputs: Sequence[str], suffixes: Mapping[str, str], fmt: str) 
 
 # -- TREC CAsT 2019 ------------------------------------------------------------------------------
 def read_resolved_tsv(path: str) -> dict[str, str]:
-    """CAsT 2019 manual rewrites: ``qid<TAB>text`` per line."""
-    rewrites = {}
+    """CAsT 2019 manual rewrites: ``qid<TAB>text`` per line. A qid may repeat only with the same text."""
+    rewrites: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for number, line in iter_lines(path):
         if not line.strip():
             continue
         qid, tab, text = line.partition("\t")
-        if not tab or not _text(text) or "_" not in qid:
+        rewrite = _text(text)
+        if not tab or rewrite is None or "_" not in qid:
             raise InputError(path, "expected qid<TAB>rewrite, e.g. 31_1<TAB>What is throat cancer?", line=number)
-        rewrites[qid.strip()] = _text(text)  # type: ignore[assignment]
+        qid = qid.strip()
+        if qid in rewrites and rewrites[qid] != rewrite:
+            raise InputError(path, f"turn {qid} has a second, different rewrite (the first is at line {lines[qid]})",
+                             line=number, fix="keep one rewrite per turn")
+        rewrites[qid] = rewrite
+        lines.setdefault(qid, number)
     return rewrites
 
 
@@ -138,7 +146,7 @@ def _merge_cast_files(paths: Sequence[str], answer: Callable[[Mapping[str, Any]]
             for turn in topic["turn"]:
                 qid = _turn_id(topic, turn, "number", path)
                 numbers.append(qid)
-                fields = merged.setdefault(qid, {"path": path})
+                fields = merged.setdefault(qid, {"path": path, "from": {}})
                 if qid not in order:
                     order.append(qid)
                 question = _text(_need(turn, "raw_utterance", path, f"turn {qid}"))
@@ -148,11 +156,11 @@ def _merge_cast_files(paths: Sequence[str], answer: Callable[[Mapping[str, Any]]
                     raise InputError(path, f"turn {qid}: raw_utterance differs from {fields['path']}'s")
                 for key in ("manual_rewritten_utterance", "automatic_rewritten_utterance"):
                     if _text(turn.get(key)):
-                        fields.setdefault(key, _text(turn[key]))
+                        _merge_field(fields, key, _text(turn[key]), path, qid)
                 for key in ("manual_canonical_result_id", "automatic_canonical_result_id", "canonical_result_id",
                             "passage"):
                     if turn.get(key):
-                        fields.setdefault(key, turn[key])
+                        _merge_field(fields, key, turn[key], path, qid)
             key = str(topic["number"])
             if key in structure and structure[key] != numbers:
                 raise InputError(path, f"topic {key} has other turns than in {paths[0]}")
@@ -171,6 +179,15 @@ def _merge_cast_files(paths: Sequence[str], answer: Callable[[Mapping[str, Any]]
     if not topics:
         raise UsageError(f"{fmt} needs at least one topics JSON file")
     return topics
+
+
+def _merge_field(fields: dict[str, Any], key: str, value: Any, path: str, qid: str) -> None:
+    """Set ``fields[key]``; a value that another file gave differently is an error, not a silent choice."""
+    if key in fields and fields[key] != value:
+        raise InputError(path, f"turn {qid}: {key} differs from the one in {fields['from'][key]}",
+                         fix="pass files that agree (the manual and automatic topics of one year)")
+    fields[key] = value
+    fields["from"].setdefault(key, path)
 
 
 def read_cast2020(inputs: Sequence[str], passages: Mapping[str, str] | None = None) -> list[Topic]:
@@ -230,21 +247,38 @@ def read_cast2022(inputs: Sequence[str], passages: Mapping[str, str] | None = No
 
 def _tree_branches(path: str, topic: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
     """Every root-to-leaf path of user turns; each carries the system response on *that* path (a
-    user turn can have several, e.g. an answer on one branch and a clarifying question on another)."""
-    nodes = {str(turn["number"]): turn for turn in topic["turn"]}
+    user turn can have several, e.g. an answer on one branch and a clarifying question on another).
+
+    Every turn must be reachable from a root (a turn without ``parent``), be a ``User`` or a
+    ``System`` turn, and a system turn must answer a user turn: anything else is an error."""
+    name = f"topic {topic['number']}"
+    nodes: dict[str, Mapping[str, Any]] = {}
+    for position, turn in enumerate(topic["turn"]):
+        number = str(_need(turn, "number", path, f"turn {position} of {name}"))
+        if number in nodes:
+            raise InputError(path, f"{name}: turn number {number} appears twice", fix="number every turn once")
+        if turn.get("participant") not in ("User", "System"):
+            raise InputError(path, f"{name} turn {number}: participant {turn.get('participant')!r} is neither "
+                             f"'User' nor 'System'", fix="spell it User or System, as the TREC CAsT 2022 tree does")
+        nodes[number] = turn
     children: dict[str | None, list[str]] = {}
     for number, turn in nodes.items():
         parent = turn.get("parent")
         if parent is not None and str(parent) not in nodes:
-            raise InputError(path, f"topic {topic['number']} turn {number}: parent {parent} does not exist")
+            raise InputError(path, f"{name} turn {number}: parent {parent} does not exist")
+        if turn["participant"] == "System" and (parent is None or nodes[str(parent)]["participant"] != "User"):
+            raise InputError(path, f"{name} turn {number}: a System turn must answer a User turn "
+                             f"(its parent is {'none' if parent is None else parent})")
         children.setdefault(None if parent is None else str(parent), []).append(number)
     branches = []
+    reached: set[str] = set()
 
     def walk(number: str, users: list[dict[str, Any]]) -> None:
+        reached.add(number)
         turn = nodes[number]
-        if turn.get("participant") == "User":
+        if turn["participant"] == "User":
             users = users + [{k: v for k, v in turn.items() if k != "response"}]
-        elif users:
+        else:
             users = users[:-1] + [{**users[-1], "response": turn.get("response"), "provenance": turn.get("provenance")}]
         below = children.get(number, [])
         if not below:
@@ -254,6 +288,15 @@ def _tree_branches(path: str, topic: Mapping[str, Any]) -> list[list[dict[str, A
 
     for root in children.get(None, []):
         walk(root, [])
+    unreached = [number for number in nodes if number not in reached]
+    if unreached:  # every parent exists, so following parents from an unreached turn runs into a cycle
+        chain = [unreached[0]]
+        while str(nodes[chain[-1]]["parent"]) not in chain:
+            chain.append(str(nodes[chain[-1]]["parent"]))
+        cycle = chain[chain.index(str(nodes[chain[-1]]["parent"])):]
+        raise InputError(path, f"{name} turn {unreached[0]}: no root leads to it, the parent links form a cycle "
+                         f"({' -> '.join(cycle + cycle[:1])}); {len(unreached)} turns are cut off",
+                         fix="give the first turn of the conversation no parent")
     return branches
 
 
@@ -296,14 +339,32 @@ def _context_pairs(path: str, qid: str, context: Any) -> list[tuple[str, str | N
     return [(" ".join(context[i].split()), _text(context[i + 1])) for i in range(0, len(context), 2)]
 
 
+def _qa_turn(path: str, position: int, record: Mapping[str, Any]) -> tuple[str, str]:
+    """The query id and question of a TopiOCQA or QReCC record; null or empty values are errors
+    (``str(None)`` would search for the word "None")."""
+    parts = []
+    for key in ("Conversation_no", "Turn_no"):
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
+            raise InputError(path, f"{key} is {json.dumps(value)}, expected a number", record=f"record {position}")
+        parts.append(str(value))
+    qid = "_".join(parts)
+    question = _text(record["Question"])
+    if question is None:
+        raise InputError(path, f"\"Question\" is {json.dumps(record['Question'])}, expected the question's text",
+                         record=f"record {position}, turn {qid}", fix="fill in the question or remove the record")
+    return qid, question
+
+
 def read_topiocqa(inputs: Sequence[str], passages: Mapping[str, str] | None = None) -> list[Topic]:
     topics = []
     for path in _split_inputs(inputs, {".json": "topics"}, "topiocqa")["topics"]:
-        for record in _read_qa_records(path, "topiocqa", ("Conversation_no", "Turn_no", "Context", "Question")):
-            qid = f"{record['Conversation_no']}_{record['Turn_no']}"
+        records = _read_qa_records(path, "topiocqa", ("Conversation_no", "Turn_no", "Context", "Question"))
+        for position, record in enumerate(records):
+            qid, question = _qa_turn(path, position, record)
             history = _context_pairs(path, qid, record["Context"])
             gold = record.get("Gold_passage")
-            topics.append(_make_topic(path, qid, history + [(str(record["Question"]), None)],
+            topics.append(_make_topic(path, qid, history + [(question, None)],
                                       answer=_text(record.get("Answer")), topic=_text(record.get("Topic")),
                                       gold_passage=gold.get("id") if isinstance(gold, Mapping) else None))
     return topics
@@ -312,10 +373,11 @@ def read_topiocqa(inputs: Sequence[str], passages: Mapping[str, str] | None = No
 def read_qrecc(inputs: Sequence[str], passages: Mapping[str, str] | None = None) -> list[Topic]:
     topics = []
     for path in _split_inputs(inputs, {".json": "topics"}, "qrecc")["topics"]:
-        for record in _read_qa_records(path, "qrecc", ("Conversation_no", "Turn_no", "Context", "Question")):
-            qid = f"{record['Conversation_no']}_{record['Turn_no']}"
+        for position, record in enumerate(_read_qa_records(path, "qrecc", ("Conversation_no", "Turn_no", "Context",
+                                                                           "Question"))):
+            qid, question = _qa_turn(path, position, record)
             history = _context_pairs(path, qid, record["Context"])
-            topics.append(_make_topic(path, qid, history + [(str(record["Question"]), None)],
+            topics.append(_make_topic(path, qid, history + [(question, None)],
                                       rewrite=_text(record.get("Rewrite")), answer=_text(record.get("Answer")),
                                       answer_url=_text(record.get("Answer_URL")),
                                       source=_text(record.get("Conversation_source"))))
@@ -342,8 +404,18 @@ def gold_qrels(topics: Sequence[Topic]) -> list[Qrel]:
 
 
 def read_passages(path: str) -> dict[str, str]:
-    """``--passages``: a JSONL corpus file (``{"id", "contents"}`` or ``{"id", "title", "text"}``)."""
-    return {document.doc_id: document.text for document in iter_corpus([path])}
+    """``--passages``: a JSONL corpus file (``{"id", "contents"}`` or ``{"id", "title", "text"}``),
+    each passage id once."""
+    passages: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for line, record in read_jsonl(path):
+        document = parse_document(record, path, line)
+        if document.doc_id in lines:
+            raise InputError(path, f"passage id {document.doc_id} appears again (first at line "
+                             f"{lines[document.doc_id]})", line=line, fix="give every passage its own id")
+        passages[document.doc_id] = document.text
+        lines[document.doc_id] = line
+    return passages
 
 
 def convert_topics(fmt: str, inputs: Sequence[str], passages: str | None = None) -> list[Topic]:
