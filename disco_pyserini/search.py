@@ -12,12 +12,15 @@ the index lacks match nothing either way). Runs are identical to
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import UsageError
+import numpy as np
+
+from .errors import DiscoError, UsageError
 from .indexing import read_index_metadata
 from .java import autoclass, start_jvm
 from .jsonl import write_json
@@ -106,8 +109,12 @@ class ShardedSearcher:
     """Several impact indexes searched as one: each shard's top-k, merged by score then doc id.
 
     Impact scores are plain dot products without collection statistics, so a document scores the
-    same in its shard as in one index holding everything, and the merged top-k (ties broken by
-    doc id, as Anserini breaks them) is the single index's run.
+    same in its shard as in one index holding everything. But Anserini does not return the plain
+    score: after ranking, it rounds scores to 1e-4 and subtracts 1e-6 per position inside a run of
+    tied scores (:func:`adjust_ties`), so a shard's scores depend on where its ties fall in *its*
+    list. The merge therefore recovers each hit's true score — an integer, the dot product of
+    integer impacts, exact in Lucene's float below 2^24 — ranks the union by (score, doc id) as
+    Anserini does, cuts it at k and adjusts the ties once: the single index's run, byte for byte.
     """
 
     def __init__(self, indexes: Sequence[str], *, heap: str | None = None) -> None:
@@ -142,12 +149,52 @@ class ShardedSearcher:
         on a saturated CPU and risk wrong runs.
         """
         per_shard = [shard.batch_search(vectors, query_ids, k, threads) for shard in self.shards]
-        return {qid: sorted((hit for hits in per_shard for hit in hits.get(qid, [])),
-                            key=lambda hit: (-hit.score, hit.doc_id))[:k] for qid in query_ids}
+        merged = {}
+        for qid in query_ids:
+            hits = [Hit(hit.doc_id, true_score(hit.score, k)) for hits in per_shard for hit in hits.get(qid, [])]
+            hits.sort(key=lambda hit: (-hit.score, hit.doc_id))
+            merged[qid] = adjust_ties(hits[:k])
+        return merged
 
     def close(self) -> None:
         for shard in self.shards:
             shard.close()
+
+
+# Anserini's ScoreTiesAdjusterReranker (anserini 1.7.1, the jar of Pyserini 1.6.0), in float32 as Java computes it
+_TIE_GAP = np.float32(1e-4)
+_TIE_STEP = np.float32(1e-6)
+
+
+def adjust_ties(hits: Sequence[Hit]) -> list[Hit]:
+    """Anserini's score adjustment of a ranked list, exactly: each score rounded to 1e-4 (in
+    double, back to float), then within a run of scores less than 1e-4 apart the i-th tied hit
+    loses i * 1e-6 (float arithmetic), so that every tool sorts the hits in rank order."""
+    adjusted: list[Hit] = []
+    previous = np.float32(0)
+    tied = 0
+    for position, hit in enumerate(hits):
+        scaled = float(np.float32(hit.score)) * 10000.0
+        whole = math.floor(scaled)  # Java's Math.round(double): halves go up
+        score = np.float32((whole + 1 if scaled - whole >= 0.5 else whole) / 10000.0)
+        if position == 0 or previous - score > _TIE_GAP:
+            tied = 0
+        else:
+            tied += 1
+            score = np.float32(score - _TIE_STEP * np.float32(tied))
+        adjusted.append(Hit(hit.doc_id, float(score)))
+        previous = score
+    return adjusted
+
+
+def true_score(adjusted: float, hits: int) -> float:
+    """The integer dot product behind a score :func:`adjust_ties` changed (by at most 5e-5 for the
+    rounding and 1e-6 per tied hit above it)."""
+    score = float(round(adjusted))
+    if abs(score) >= 2**24 or abs(adjusted - score) > 5e-5 + 1e-6 * hits + abs(score) * 2**-23:
+        raise DiscoError(f"score {adjusted!r} is not an integer dot product below 2^24: shards of this index cannot "
+                         f"be merged exactly; search one index holding every document")
+    return score
 
 
 def shard_paths(index: str) -> list[str]:
@@ -228,6 +275,7 @@ def pyserini_search_main(argv: Sequence[str] | None = None) -> int:
     import sys
     import tempfile
 
+    from .cli import positive_float, positive_int
     from .encoded_queries import write_encoded_queries
     from .errors import DiscoError
     from .java import run_module
@@ -240,9 +288,9 @@ def pyserini_search_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--encoder", required=True, help="query model: preset, hub id or local folder")
     parser.add_argument("--topics", required=True, help="topics JSONL (conversations)")
     parser.add_argument("--query-mode", default="disco")
-    parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--scale", type=float, default=100)
-    parser.add_argument("--encode-batch-size", type=int, default=32, help="queries per encoding batch")
+    parser.add_argument("--max-length", type=positive_int, default=256)
+    parser.add_argument("--scale", type=positive_float, default=100)
+    parser.add_argument("--encode-batch-size", type=positive_int, default=32, help="queries per encoding batch")
     parser.add_argument("--device", default=None)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--query-cache", default=None, help="query cache folder (default: the user cache)")
@@ -257,10 +305,13 @@ def pyserini_search_main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--index and --output are required")
         if "--encoder" in rest or "--onnx-encoder" in passed:
             raise UsageError("--encoder names the DiSCo query model once")
+        try:
+            threads = positive_int(passed.get("--threads", "1"))
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"--threads: {error}") from None
         check_query_mode(ours.query_mode)
         topics = read_topics(ours.topics)
         start_jvm(ours.java_heap)
-        threads = int(passed.get("--threads", "1"))
         encoding = QueryEncoding(ours.encoder, max_length=ours.max_length, scale=ours.scale,
                                  batch_size=ours.encode_batch_size, device=ours.device, threads=threads,
                                  precision=ours.precision, option="--encoder")

@@ -91,6 +91,15 @@ def test_launcher_passes_pyserini_flags_and_retags(sample_index, tmp_path):
     assert pyserini_search_main(["--index", index, "--topics", topics, "--encoder", "splade-tiny"]) == 2
 
 
+@pytest.mark.parametrize("flag, value, message", [("--threads", "abc", "--threads: 'abc' is not a whole number"),
+                                                  ("--threads", "0", "--threads: must be at least 1")])
+def test_launcher_refuses_bad_option_values_in_one_line(flag, value, message, tmp_path, capsys):
+    assert pyserini_search_main(["--index", str(tmp_path), "--topics", sample_path("topics.jsonl"), "--encoder",
+                                 "splade-tiny", "--output", str(tmp_path / "run.trec"), flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m disco_pyserini.search: error: ") and message in err[0]
+
+
 def test_warm_cache_encodes_nothing_and_changes_are_reencoded(tiny_model, tmp_path):
     topics = read_topics(sample_path("topics.jsonl"))
     encoding = QueryEncoding(tiny_model)
