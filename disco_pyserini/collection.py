@@ -30,8 +30,8 @@ import numpy as np
 
 from .corpus import Document, corpus_files, iter_corpus
 from .errors import DiscoError, InputError, UsageError
-from .jsonl import read_json, write_json
-from .metadata import artifact_header
+from .jsonl import read_json_object, write_json
+from .metadata import artifact_header, file_fingerprint
 from .quantize import DEFAULT_SCALE, check_scale, to_impacts
 from .splade import SpladeEncoder
 
@@ -151,9 +151,23 @@ def encode_collection(corpus: Sequence[str], output: str, encoder: SpladeEncoder
 
 
 def _settings(files: Sequence[str], docs_per_part: int, encoder: dict[str, Any], scale: float) -> dict[str, Any]:
-    """What a resumed encoding must repeat exactly: the corpus, the parts, the encoder, the scale."""
-    return {"corpus": [{"path": os.path.abspath(f), "bytes": os.path.getsize(f)} for f in files],
+    """What a resumed encoding must repeat exactly, and what tells whether a collection is up to date:
+    the corpus (each file's path, size and fingerprint), the parts, the encoder (with the digest of
+    its weights), the scale."""
+    return {"corpus": [{"path": os.path.abspath(f), "bytes": os.path.getsize(f), "fingerprint": file_fingerprint(f)}
+                       for f in files],
             "docs_per_part": docs_per_part, "encoder": encoder, "scale": scale}
+
+
+def collection_is_current(folder: str, corpus: Sequence[str], encoder: dict[str, Any], *, scale: float,
+                          docs_per_part: int) -> bool:
+    """Whether ``folder`` holds a complete collection of exactly this corpus, encoder and settings."""
+    try:
+        metadata = read_collection_metadata(folder)
+    except DiscoError:
+        return False
+    expected = _settings(corpus_files(corpus), docs_per_part, encoder, scale)
+    return all(metadata.get(key) == value for key, value in expected.items())
 
 
 def _check_documents(files: Sequence[str], hashes: np.ndarray) -> None:
@@ -189,7 +203,7 @@ def _prepare_output(output: str, settings: dict[str, Any], shard: Shard, *, resu
                 raise UsageError(f"{output} holds files but no {SETTINGS}: it is not a collection this package "
                                  f"started; choose another --output")
         else:
-            before = read_json(settings_path)
+            before = read_json_object(settings_path, "a collection settings file")
             if before != settings:
                 changed = sorted(k for k in settings if before.get(k) != settings[k])
                 raise UsageError(f"{output} was started with other settings ({', '.join(changed)}); "
@@ -242,17 +256,17 @@ def _write_part(output: str, number: int, part: list[Document], encoder: SpladeE
 
 def finish_collection(output: str) -> dict[str, Any]:
     """Write ``disco_collection.json`` once every part exists; returns the metadata (or what is missing)."""
-    settings = read_json(os.path.join(output, SETTINGS))
+    settings = read_json_object(os.path.join(output, SETTINGS), "a collection settings file")
     total_path = os.path.join(output, STATS, TOTAL)
     if not os.path.exists(total_path):
         return {"complete": False, "missing_parts": ["(not yet counted)"]}
-    total = read_json(total_path)
+    total = read_json_object(total_path, "a collection count file")
     missing = [part_name(n) for n in range(total["parts"]) if not os.path.exists(part_path(output, n))]
     if missing:
         logger.info("%d of %d parts are still missing (other shards): %s ...", len(missing), total["parts"],
                     missing[0])
         return {"complete": False, "missing_parts": missing, **total}
-    stats = [read_json(_stats_path(output, n)) for n in range(total["parts"])]
+    stats = [read_json_object(_stats_path(output, n), "a part count file") for n in range(total["parts"])]
     metadata = {
         **artifact_header("collection"),
         **settings,
@@ -283,7 +297,7 @@ def read_collection_metadata(folder: str) -> dict[str, Any]:
         hint = ("its encoding is not finished: run the same encode command with --resume"
                 if partial else "encode a corpus into it with `disco-pyserini encode`")
         raise UsageError(f"{folder} has no {METADATA}: {hint}")
-    metadata = read_json(path)
+    metadata = read_json_object(path, "collection metadata")
     if metadata.get("kind") != "collection":
         raise InputError(path, "not a disco-pyserini collection metadata file")
     missing = [part_name(n) for n in range(metadata["parts"]) if not os.path.exists(part_path(folder, n))]

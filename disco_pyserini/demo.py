@@ -14,11 +14,11 @@ import logging
 import os
 from importlib import resources
 
-from .collection import encode_collection, read_collection_metadata
-from .errors import DiscoError
+from .collection import DEFAULT_DOCS_PER_PART, collection_is_current, encode_collection
 from .evaluate import DEFAULT_METRICS, evaluate_run, format_table
-from .indexing import build_index, read_index_metadata
+from .indexing import build_index, index_is_current
 from .models import resolve_model
+from .quantize import DEFAULT_SCALE
 from .queries import QueryEncoding
 from .runs import read_qrels, run_from_results
 from .search import ImpactSearcher, search_topics, write_search_run
@@ -36,22 +36,14 @@ def sample_path(name: str) -> str:
     return str(resources.files("disco_pyserini") / "sample" / name)
 
 
-def _collection_is_current(folder: str, encoder: SpladeEncoder) -> bool:
-    try:
-        metadata = read_collection_metadata(folder)
-    except DiscoError:
-        return False
-    return metadata["encoder"] == encoder.describe() and metadata["corpus"][0]["path"] == os.path.abspath(
-        sample_path("corpus.jsonl"))
-
-
 def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int | None = None,
              heap: str | None = None, progress: bool = True) -> str:
     """Run the demo, writing under ``output/demo``; returns the results table (markdown)."""
     work = os.path.join(output, "demo")
     collection, index = os.path.join(work, "collection"), os.path.join(work, "index")
     encoder = SpladeEncoder(resolve_model(model, "document"), threads=threads)
-    if _collection_is_current(collection, encoder) and _index_is_current(index, collection):
+    if collection_is_current(collection, [sample_path("corpus.jsonl")], encoder.describe(), scale=DEFAULT_SCALE,
+                             docs_per_part=DEFAULT_DOCS_PER_PART) and index_is_current(index, collection):
         logger.info("reusing %s and %s", collection, index)
     else:
         encode_collection([sample_path("corpus.jsonl")], collection, encoder, overwrite=True, progress=progress)
@@ -60,25 +52,26 @@ def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int |
     qrels = read_qrels(sample_path("qrels.txt"))
     searcher = ImpactSearcher(index, heap=heap)
     encoding = QueryEncoding(model, threads=threads)
-    rows = {}
+    rows, means = {}, {}
     for mode in DEMO_MODES:
         results = search_topics(searcher, topics, encoding, mode=mode, hits=100)
         run_path = os.path.join(work, f"run.{mode}.trec")
         write_search_run(run_path, results, tag=f"disco-pyserini-{mode}", description={
             "index": index, "topics": sample_path("topics.jsonl"), "query_mode": mode, "hits": 100,
             "encoder": encoding.describe()})
-        rows[f"{mode} ({run_path})"] = evaluate_run(qrels, run_from_results(dict(results)), DEFAULT_METRICS,
-                                                     rel_threshold=REL_THRESHOLD)["mean"]
+        means[mode] = evaluate_run(qrels, run_from_results(dict(results)), DEFAULT_METRICS,
+                                   rel_threshold=REL_THRESHOLD)["mean"]
+        rows[f"{mode} ({run_path})"] = means[mode]
     table = format_table(rows, DEFAULT_METRICS)
     with open(os.path.join(work, "results.md"), "w", encoding="utf-8") as handle:
         handle.write(table + "\n")
+    note = ""
+    if means["disco"]["recip_rank"] < means["raw"]["recip_rank"]:
+        note = (f"\n\n`disco` reads the whole flattened conversation with {model}, a query encoder that was never "
+                f"trained on conversations, so the history's words drown the current question and it scores below "
+                f"`raw`. The flattened history needs a DiSCo-distilled query encoder: `--model disco-human` (from "
+                f"the HuggingFace hub), or train one with `disco-pyserini distill` (README, 'Distilling your own "
+                f"DiSCo encoder').")
     return (f"{len(topics)} turns of {len({t.query_id.split('_')[0] for t in topics})} conversations, "
-            f"{searcher.num_docs} passages, model {model}; relevance >= {REL_THRESHOLD} counts as relevant\n\n{table}")
-
-
-def _index_is_current(index: str, collection: str) -> bool:
-    try:
-        metadata = read_index_metadata(index)
-    except DiscoError:
-        return False
-    return metadata is not None and metadata["collection"] == os.path.abspath(collection)
+            f"{searcher.num_docs} passages, model {model}; relevance >= {REL_THRESHOLD} counts as relevant\n\n"
+            f"{table}{note}")

@@ -1,8 +1,10 @@
 """``disco-pyserini run CONFIG``: topics -> encode -> index -> search (each mode) -> evaluate -> compare.
 
 A stage is skipped when its output exists and its metadata matches the configuration: the
-collection's encoder, scale, corpus files and part size; the index's collection; each run's
-index, topics file (by content), query model, query mode and hits. Anything else is redone.
+collection's encoder (the digest of the model's weights, not only its name), scale, corpus files
+(path, size and :func:`~disco_pyserini.metadata.file_fingerprint`) and part size; the index's
+collection metadata (by content); each run's index metadata and topics file (by content), query
+model (by weights), query mode and hits. Anything else is redone.
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ import logging
 import os
 from typing import Any
 
-from .collection import METADATA as COLLECTION_METADATA
-from .collection import encode_collection, read_collection_metadata
+from .collection import collection_is_current, encode_collection
 from .compare import compare_runs, comparison_json, markdown, plot_by_depth, write_csv
 from .config import ExperimentConfig
-from .errors import DiscoError
 from .evaluate import get_protocol
-from .indexing import INDEX_METADATA, build_index, read_index_metadata
-from .jsonl import read_json, write_json
+from .indexing import INDEX_METADATA, build_index, index_is_current
+from .jsonl import read_json_object, write_json
 from .metadata import file_sha256
 from .models import resolve_model
 from .queries import QueryEncoding
@@ -30,33 +30,10 @@ from .topics import read_topics, write_topics
 logger = logging.getLogger(__name__)
 
 
-def _collection_current(config: ExperimentConfig, encoder: SpladeEncoder) -> bool:
-    from .corpus import corpus_files
-
-    try:
-        metadata = read_collection_metadata(config.collection)
-    except DiscoError:
-        return False
-    files = corpus_files(config.corpus)
-    expected = {"corpus": [{"path": os.path.abspath(f), "bytes": os.path.getsize(f)} for f in files],
-                "docs_per_part": config.docs_per_part, "encoder": encoder.describe(), "scale": config.scale}
-    return all(metadata.get(key) == value for key, value in expected.items())
-
-
-def _index_current(config: ExperimentConfig) -> bool:
-    try:
-        metadata = read_index_metadata(config.index)
-    except DiscoError:
-        return False
-    return (metadata is not None and metadata["collection"] == os.path.abspath(config.collection)
-            and metadata.get("collection_metadata_sha256") == file_sha256(
-                os.path.join(config.collection, COLLECTION_METADATA)))
-
-
 def _run_current(path: str, description: dict[str, Any]) -> bool:
     if not (os.path.exists(path) and os.path.exists(path + ".json")):
         return False
-    recorded = read_json(path + ".json")
+    recorded = read_json_object(path + ".json", "run metadata")
     return all(recorded.get(key) == value for key, value in description.items())
 
 
@@ -78,13 +55,14 @@ def run_experiment(config: ExperimentConfig, *, heap: str | None = None, progres
 
     encoder = SpladeEncoder(resolve_model(config.document_model, "document"), max_length=config.max_length,
                             batch_size=config.batch_size, threads=config.threads, option="document_model")
-    if _collection_current(config, encoder):
+    if collection_is_current(config.collection, config.corpus, encoder.describe(), scale=config.scale,
+                             docs_per_part=config.docs_per_part):
         logger.info("collection %s is up to date", config.collection)
     else:
         encode_collection(list(config.corpus), config.collection, encoder, scale=config.scale,
                           docs_per_part=config.docs_per_part, overwrite=True, progress=progress)
     del encoder
-    if _index_current(config):
+    if index_is_current(config.index, config.collection):
         logger.info("index %s is up to date", config.index)
     else:
         build_index(config.collection, config.index, threads=config.threads, overwrite=True, heap=heap)
@@ -116,7 +94,8 @@ def run_experiment(config: ExperimentConfig, *, heap: str | None = None, progres
     qrels = read_qrels(config.qrels)
     comparison = compare_runs(qrels, {name: read_run(path) for name, path in run_paths.items()},
                               get_protocol(config.protocol), baseline=config.baseline,
-                              depths={t.query_id: t.depth for t in topics}, rel_threshold=config.rel_threshold)
+                              depths={t.query_id: t.depth for t in topics}, rel_threshold=config.rel_threshold,
+                              metrics=config.metrics, average=config.average)
     table = markdown(comparison)
     prefix = os.path.join(config.runs, "compare")
     with open(prefix + ".md", "w", encoding="utf-8") as handle:

@@ -17,7 +17,7 @@ from typing import Any
 from .collection import METADATA, VECTORS, read_collection_metadata
 from .errors import DiscoError, InputError, UsageError
 from .java import autoclass, start_jvm
-from .jsonl import read_json, write_json
+from .jsonl import read_json_object, write_json
 from .metadata import artifact_header, file_sha256
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def read_index_metadata(index: str) -> dict[str, Any] | None:
     if not os.path.isdir(index):
         raise UsageError(f"--index {index}: no such folder")
     path = os.path.join(index, INDEX_METADATA)
-    metadata = read_json(path) if os.path.exists(path) else None
+    metadata = read_json_object(path, "index metadata") if os.path.exists(path) else None
     sharded = metadata is not None and metadata.get("kind") == "index-shards"
     if not sharded and not any(name.startswith("segments") for name in os.listdir(index)):
         raise UsageError(f"--index {index}: not a Lucene index (no segments file); build one with "
@@ -140,3 +140,14 @@ def read_index_metadata(index: str) -> dict[str, Any] | None:
     if metadata.get("kind") not in ("index", "index-shards"):
         raise InputError(path, "not a disco-pyserini index metadata file")
     return metadata
+
+
+def index_is_current(index: str, collection: str) -> bool:
+    """Whether ``index`` was built by this package from ``collection`` as it is now."""
+    try:
+        metadata = read_index_metadata(index)
+    except DiscoError:
+        return False
+    return (metadata is not None and metadata["collection"] == os.path.abspath(collection)
+            and os.path.exists(os.path.join(collection, METADATA))
+            and metadata.get("collection_metadata_sha256") == file_sha256(os.path.join(collection, METADATA)))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -67,3 +69,22 @@ def cacm_index(tmp_path_factory, cacm_documents, tiny_encoder):
     encode_collection([str(corpus)], str(root / "collection"), tiny_encoder, docs_per_part=100, progress=False)
     build_index(str(root / "collection"), str(root / "index"), threads=2)
     return root
+
+
+def trec_eval_lines(qrels: str, run: str, *options: str) -> list[tuple[str, float]]:
+    """trec_eval's summary lines (``all``), in its order; ``runid`` (text) left out."""
+    from disco_pyserini.java import configure_java_home
+
+    java = os.path.join(configure_java_home(), "bin", "java")
+    import pyserini
+
+    jar = glob.glob(os.path.join(os.path.dirname(pyserini.__file__), "resources", "jars", "anserini-*-fatjar.jar"))[0]
+    command = [java, "-cp", jar, "trec_eval", *options, qrels, run]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [(name, float(value)) for name, scope, value in (line.split() for line in output.splitlines())
+            if scope == "all" and name != "runid"]
+
+
+def close_to_trec_eval(ours: float, printed: float) -> bool:
+    """trec_eval prints 4 decimals (rounding half up in the Java port): within half a unit of the last."""
+    return abs(ours - printed) <= 0.00005 + 1e-9

@@ -12,12 +12,11 @@ import glob
 import json
 import os
 import random
-import subprocess
 from collections import Counter
 
 import pytest
 
-from conftest import CAST, need
+from conftest import CAST, close_to_trec_eval, need, trec_eval_lines
 from disco_pyserini.cli import main
 from disco_pyserini.compare import compare_runs, depth_group
 from disco_pyserini.config import load_config
@@ -30,29 +29,10 @@ from disco_pyserini.runs import Hit, read_qrels, read_run, write_run
 DISCO_M = ["-m", "recip_rank", "-m", "ndcg_cut.3", "-m", "recall.10,100"]
 
 
-def trec_eval_lines(qrels: str, run: str, *options: str) -> list[tuple[str, float]]:
-    """trec_eval's summary lines (``all``), in its order; ``runid`` (text) left out."""
-    from disco_pyserini.java import configure_java_home
-
-    java = os.path.join(configure_java_home(), "bin", "java")
-    import pyserini
-
-    jar = glob.glob(os.path.join(os.path.dirname(pyserini.__file__), "resources", "jars", "anserini-*-fatjar.jar"))[0]
-    command = [java, "-cp", jar, "trec_eval", *options, qrels, run]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return [(name, float(value)) for name, scope, value in (line.split() for line in output.splitlines())
-            if scope == "all" and name != "runid"]
-
-
 def trec_eval(qrels: str, run: str, threshold: int) -> dict[str, float]:
     lines = trec_eval_lines(qrels, run, "-c", "-l", str(threshold), "-m", "recip_rank", "-m", "ndcg_cut.3,10",
                             "-m", "recall.10,100,1000", "-m", "map")
     return {name: value for name, value in lines if name != "num_q"}
-
-
-def close_to_trec_eval(ours: float, printed: float) -> bool:
-    """trec_eval prints 4 decimals (rounding half up in the Java port): within half a unit of the last."""
-    return abs(ours - printed) <= 0.00005 + 1e-9
 
 
 def pseudo_run(qrels, path, seed=7, drop_every=5, unjudged=()):
