@@ -3,21 +3,34 @@
 The student encodes the flattened conversation; the teacher is SPLADE run on a good rewrite of
 the same turn, given as one or more TREC runs (several runs are fused by summing their scores, as
 the multi-teacher DiSCo models do). Documents stay frozen: their vectors are read from the
-collection folder. Per training turn, as in the reference code (SimonLupart/disco-conv-splade):
+collection folder. Per training turn, as the reference code does (SimonLupart/disco-conv-splade:
+``L2I_Dataset.__getitem__`` in ``splade/hf/datasets.py`` and ``IRTrainer.compute_loss`` with
+``training_loss="kldiv_contrastive_with_weights"`` in ``splade/hf/trainers.py``):
 
-* one positive: the best judged document from the qrels when given, else the teacher's top one;
-* 16 negatives sampled from the teacher's ranks 11-960;
-* loss = 0.99 * KL(teacher softmax || student log-softmax) over those 17 candidates
-         + 0.01 * cross-entropy of the positive against every negative in the batch
-         + 1/(sum q)^2 + 1/(sum d)^2 (the anti-zero term).
+* the teacher's candidates are its ranks ``negative_ranks``, 11-960 by default (the reference's
+  ``TOPK_mi: 10, TOPK_ma: 950``);
+* the positive is drawn uniformly from every judged document of relevance >= 1; a turn without
+  one (every turn, without qrels) takes the teacher's top document instead: our extension, the
+  reference trains on judged turns only;
+* 16 negatives are drawn from the candidates that are not positives: without replacement, or
+  with replacement when there are 16 or fewer;
+* a negative's teacher score is its score; the positive's is its score among the candidates,
+  else the best candidate score (the reference's rule for a positive the teacher ranked above
+  the candidates, below them or not at all);
+* loss = 0.99 * KL(teacher softmax || student log-softmax) over those 17 documents
+         + 0.01 * cross-entropy of the positive against every negative of the batch
+         + 1/(sum q)^2 + 1/(sum d)^2 (the anti-zero term): :class:`KLDistill`, :class:`AntiZero`.
 
 ``loss="mse"`` instead regresses the student's vector onto the teacher model's vector of the
-rewrite (the representation-level objective of ConvDR and LeCoRE), for comparison.
+rewrite (the representation-level objective of ConvDR and LeCoRE), :class:`RepresentationMSE`.
 
-Conversations, never turns, are held apart for validation; every ``eval_every`` steps the
-student ranks every loaded document for the validation turns and training stops early when
-their MRR has not improved for ``patience`` evaluations. The best student is saved as a normal
-HuggingFace model folder with ``disco_distill.json`` describing how it was made.
+Conversations, never turns, are held apart for validation. Every ``eval_every`` steps early
+stopping measures what the test measures: the validation turns are encoded with the current
+student as ``search`` encodes queries, searched in the Lucene index (top 1000) and scored by MRR
+(pytrec_eval's recip_rank, as ``evaluate``) against the qrels with the ``disco`` protocol's
+relevance threshold, or against the teacher's top document without qrels; training stops when it
+has not improved for ``patience`` evaluations. The best student is saved as a normal HuggingFace
+model folder with ``disco_distill.json`` describing how it was made.
 """
 
 from __future__ import annotations
@@ -31,8 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import numpy as np
-
+from .collection import METADATA as COLLECTION_METADATA
 from .collection import VECTORS, read_collection_metadata
 from .errors import InputError, UsageError
 from .jsonl import read_jsonl, write_json
@@ -43,6 +55,7 @@ from .topics import Topic, conversation_id
 logger = logging.getLogger(__name__)
 
 METADATA = "disco_distill.json"
+VALIDATION_HITS = 1000  # `search`'s default --hits: MRR over the whole run, as the test measures it
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ class DistillConfig:
         for name in ("batch_size", "epochs", "max_length", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.checkpoint_every < 0:
+            raise UsageError(f"--checkpoint-every must be 0 (never) or a number of steps (got {self.checkpoint_every})")
         if not 0 <= self.validation_fraction < 1:
             raise UsageError("--validation-fraction must be in [0, 1)")
         if not self.learning_rate > 0:
@@ -122,9 +137,16 @@ def read_document_vectors(collection: str, wanted: set[str]) -> tuple[dict[str, 
     index: dict[str, int] = {}
     folder = os.path.join(collection, VECTORS)
     for name in sorted(os.listdir(folder)):
-        for _, record in read_jsonl(os.path.join(folder, name)):
-            if record["id"] in wanted and record["id"] not in index:
-                index[record["id"]] = len(rows)
+        path = os.path.join(folder, name)
+        for number, record in read_jsonl(path):
+            doc_id = record.get("id") if isinstance(record, dict) else None
+            if not isinstance(doc_id, str) or not isinstance(record.get("vector"), dict):
+                lacks = 'a string "id"' if not isinstance(doc_id, str) else 'a "vector" object'
+                raise InputError(path, f"a collection line needs {lacks}: "
+                                 '{"id": "...", "contents": "...", "vector": {"token": impact}}', line=number,
+                                 fix="re-encode the corpus with `disco-pyserini encode`")
+            if doc_id in wanted and doc_id not in index:
+                index[doc_id] = len(rows)
                 rows.append(record["vector"])
     missing = wanted - set(index)
     if missing:
@@ -133,68 +155,249 @@ def read_document_vectors(collection: str, wanted: set[str]) -> tuple[dict[str, 
     return index, rows, float(metadata["scale"])
 
 
-@dataclass
+# -- what one training turn offers, and how it is drawn ------------------------------------------
+@dataclass(frozen=True)
 class Example:
+    """One training turn, as the reference's ``L2I_Dataset`` holds it.
+
+    ``candidates`` are the teacher's ranks ``negative_ranks``, best first, with the teacher's scores
+    (the reference's ``samples[query]``); ``positives`` the judged documents of relevance >= 1, in
+    the qrels' order; ``top`` the teacher's first document, the positive of a turn without any.
+    """
+
     topic: Topic
-    candidates: list[str]  # ranked teacher candidates (doc ids), best first
-    teacher: dict[str, float]  # teacher score per candidate
-    positives: list[str]  # judged positives (best relevance first), may be empty
+    candidates: dict[str, float]
+    top: str
+    positives: tuple[str, ...] = ()
+
+    @property
+    def negative_pool(self) -> list[str]:
+        """The candidates that are not positives, best first."""
+        excluded = set(self.positives or (self.top,))
+        return [d for d in self.candidates if d not in excluded]
 
 
-def build_examples(topics: Sequence[Topic], teacher: Run, qrels: Qrels | None, config: DistillConfig) -> list[Example]:
-    examples, skipped = [], 0
+def build_examples(topics: Sequence[Topic], teacher: Run, qrels: Qrels | None,
+                   config: DistillConfig) -> tuple[list[Example], dict[str, int]]:
+    """The training examples, and the turns left out counted by reason (they are logged too)."""
+    low, high = config.negative_ranks
+    examples: list[Example] = []
+    skipped = {"no teacher run entry": 0, f"no negative candidate in the teacher's ranks {low}-{high}": 0}
     for topic in topics:
         scores = teacher.get(topic.query_id)
         if not scores:
-            skipped += 1
+            skipped["no teacher run entry"] += 1
             continue
         ranked = sorted(scores, key=lambda d: (-scores[d], d))
         judged = (qrels or {}).get(topic.query_id, {})
-        best = max((r for r in judged.values() if r > 0), default=0)
-        positives = sorted(d for d, r in judged.items() if r == best and r > 0)
-        examples.append(Example(topic, ranked, dict(scores), positives))
-    if skipped:
-        logger.warning("%d training turns have no teacher run entry and are left out", skipped)
+        positives = tuple(d for d, relevance in judged.items() if relevance >= 1)
+        example = Example(topic, {d: scores[d] for d in ranked[low - 1:high]}, ranked[0], positives)
+        if not example.negative_pool:
+            skipped[f"no negative candidate in the teacher's ranks {low}-{high}"] += 1
+            continue
+        examples.append(example)
+    for reason, count in skipped.items():
+        if count:
+            logger.warning("%d of %d training turns are left out: %s", count, len(topics), reason)
     if not examples:
-        raise UsageError("no training turn has a teacher run: are the runs and topics of the same query ids?")
-    return examples
+        raise UsageError(f"no training turn is usable ({', '.join(f'{n} with {r}' for r, n in skipped.items())}): "
+                         f"are the runs and topics of the same query ids, and do the runs reach rank {low} "
+                         f"(search the teacher with more --hits or lower --negative-ranks)?")
+    return examples, skipped
 
 
 class Sampler:
-    """Draws the positive and the negatives of an example (seeded, reproducible)."""
+    """Draws a turn's positive and negatives as ``L2I_Dataset.__getitem__`` does, in the same order
+    (negatives, then the positive), from a seeded generator of its own."""
 
     def __init__(self, config: DistillConfig, seed: int) -> None:
-        self.config = config
+        self.negatives = config.negatives
         self.random = random.Random(seed)
 
     def candidates(self, example: Example) -> tuple[str, list[str]]:
-        positive = self.random.choice(example.positives) if example.positives else example.candidates[0]
-        low, high = self.config.negative_ranks
-        pool = [d for d in example.candidates[low - 1:high] if d != positive and d not in example.positives]
-        if len(pool) < self.config.negatives:  # a small corpus: fall back to every lower-ranked document
-            pool = [d for d in example.candidates[1:] if d != positive and d not in example.positives] or pool
-        if not pool:
+        pool = example.negative_pool
+        if not pool:  # build_examples leaves such turns out
             raise UsageError(f"turn {example.topic.query_id}: the teacher run has no negative candidate")
-        if len(pool) >= self.config.negatives:
-            negatives = self.random.sample(pool, self.config.negatives)
+        if len(pool) <= self.negatives:
+            negatives = self.random.choices(pool, k=self.negatives)
         else:
-            negatives = [self.random.choice(pool) for _ in range(self.config.negatives)]
+            negatives = self.random.sample(pool, self.negatives)
+        positive = self.random.sample(example.positives, 1)[0] if example.positives else example.top
         return positive, negatives
 
 
-def _teacher_scores(example: Example, documents: Sequence[str], scale: float) -> list[float]:
-    floor = min(example.teacher.values())
-    return [example.teacher.get(d, floor) / scale for d in documents]
+def teacher_scores(example: Example, documents: Sequence[str], scale: float = 1.0) -> list[float]:
+    """The teacher's scores of a turn's drawn documents (positive first), divided by ``scale``.
+
+    A document's score among the candidates, else the best candidate score: the reference's rule
+    for a positive that the teacher ranked above the candidates (ranks 1-10 by default), below
+    them, or not at all.
+    """
+    best = max(example.candidates.values())
+    return [example.candidates.get(d, best) / scale for d in documents]
+
+
+# -- the objectives ------------------------------------------------------------------------------
+class KLDistill:
+    """DiSCo's ranking distillation, the reference's ``kldiv_contrastive_with_weights`` (without the
+    anti-zero term, :class:`AntiZero`).
+
+    Args:
+        queries: ``[B, V]`` the student's query vectors.
+        documents: ``[B, 1 + N, V]`` each turn's positive, then its N negatives.
+        teacher: ``[B, 1 + N]`` the teacher's scores of the same documents.
+
+    Returns:
+        ``{"kl", "ce", "loss"}``: ``kl`` is KL(softmax(teacher) || log_softmax(student scores)),
+        summed over a turn's 1 + N documents and averaged over the turns; ``ce`` the cross-entropy
+        of each turn's positive against every negative of the batch (B x N in-batch negatives);
+        ``loss = kl_weight * kl + ce_weight * ce`` (0.99 and 0.01, as the reference's weights).
+
+    References:
+        SimonLupart/disco-conv-splade, ``splade/hf/trainers.py``, ``IRTrainer.compute_loss``.
+    """
+
+    def __init__(self, kl_weight: float = 0.99, ce_weight: float = 0.01) -> None:
+        self.kl_weight = kl_weight
+        self.ce_weight = ce_weight
+
+    def __call__(self, queries: Any, documents: Any, teacher: Any) -> dict[str, Any]:
+        import torch
+        import torch.nn.functional as F
+
+        scores = torch.einsum("bv,bnv->bn", queries, documents)
+        kl = F.kl_div(torch.log_softmax(scores, dim=1), torch.softmax(teacher, dim=1),
+                      reduction="none").sum(dim=1).mean()
+        negatives = documents[:, 1:, :].reshape(-1, documents.shape[-1])
+        in_batch = torch.cat([scores[:, :1], queries @ negatives.T], dim=1)
+        ce = F.cross_entropy(in_batch, torch.zeros(len(queries), dtype=torch.long, device=queries.device))
+        return {"kl": kl, "ce": ce, "loss": self.kl_weight * kl + self.ce_weight * ce}
+
+
+class AntiZero:
+    """``1 / (sum of the batch's query weights)^2 + 1 / (sum of its document weights)^2``: it grows as
+    the vectors shrink towards zero, so the student cannot collapse to empty vectors.
+
+    The reference adds it beside a FLOPS term on the documents and an L1 term on the queries, whose
+    weights (``regularizer.FLOPS.lambda_d``, ``regularizer.L1.lambda_q``) are 0 in the DiSCo
+    configurations (``conf/disco_topiocqa_mistral_llama.yaml``), so they are left out here.
+
+    Returns:
+        ``{"anti_zero", "loss"}``, the same value.
+    """
+
+    def __call__(self, queries: Any, documents: Any) -> dict[str, Any]:
+        value = 1 / queries.sum() ** 2 + 1 / documents.sum() ** 2
+        return {"anti_zero": value, "loss": value}
+
+
+class RepresentationMSE:
+    """The representation-level objective of ConvDR and LeCoRE: the squared distance between the
+    student's vector of the conversation and the teacher model's vector of the rewrite, summed over
+    the vocabulary and averaged over the turns.
+
+    Returns:
+        ``{"mse", "loss"}``, the same value.
+    """
+
+    def __call__(self, queries: Any, target: Any) -> dict[str, Any]:
+        value = ((queries - target) ** 2).sum(dim=1).mean()
+        return {"mse": value, "loss": value}
+
+
+# -- validation: what the test measures ----------------------------------------------------------
+@dataclass(frozen=True)
+class Validation:
+    """The held-apart turns that early stopping measures, and their judgments: the qrels of the
+    judged ones, or (without qrels) the teacher's top document of each, as relevance 1."""
+
+    topics: tuple[Topic, ...]
+    qrels: Qrels
+    rel_threshold: int
+    target: str
+
+
+def validation_targets(topics: Sequence[Topic], teacher: Run, qrels: Qrels | None) -> Validation | None:
+    """What the validation turns are measured against; the turns that cannot be are logged."""
+    from .evaluate import PROTOCOLS
+
+    if not topics:
+        return None
+    if qrels is not None:
+        judged = {t.query_id: dict(qrels[t.query_id]) for t in topics if t.query_id in qrels}
+        if judged:
+            if len(judged) < len(topics):
+                logger.warning("%d of %d validation turns have no judgment in the qrels and are not measured",
+                               len(topics) - len(judged), len(topics))
+            return Validation(tuple(t for t in topics if t.query_id in judged), judged,
+                              PROTOCOLS["disco"].threshold(qrels), "qrels")
+        logger.warning("no validation turn is judged in the qrels: validating against the teacher's top documents")
+    tops = {}
+    for topic in topics:
+        scores = teacher.get(topic.query_id)
+        if scores:
+            tops[topic.query_id] = {min(scores, key=lambda d: (-scores[d], d)): 1}
+    if len(tops) < len(topics):
+        logger.warning("%d of %d validation turns have neither a judgment nor a teacher run entry and are not "
+                       "measured", len(topics) - len(tops), len(topics))
+    if not tops:
+        raise UsageError("no validation turn has a judgment or a teacher run entry to be measured against")
+    return Validation(tuple(t for t in topics if t.query_id in tops), tops, 1, "the teacher's top document")
+
+
+def validation_mrr(model: Any, tokenizer: Any, searcher: Any, validation: Validation, *, config: DistillConfig,
+                   scale: float, device: Any, threads: int = 1, name: str = "student") -> float:
+    """MRR of the validation turns as ``search`` and ``evaluate`` would give it for ``model``.
+
+    The turns are encoded as ``search`` encodes queries (SPLADE vectors of ``config.mode``, at most
+    ``config.max_length`` tokens, quantized to integer impacts at the collection's ``scale``),
+    searched in the index (top 1000) and scored with pytrec_eval's recip_rank.
+    """
+    from .evaluate import evaluate_run
+    from .queries import QueryEncoding
+    from .runs import run_from_results
+    from .search import search_topics
+    from .splade import SpladeEncoder
+
+    training = model.training
+    model.eval()
+    try:
+        splade = SpladeEncoder(name, max_length=config.max_length, device=str(device), loaded=(tokenizer, model))
+        encoding = QueryEncoding(name, scale=scale, splade=splade)
+        results = search_topics(searcher, validation.topics, encoding, mode=config.mode, hits=VALIDATION_HITS,
+                                threads=threads)
+    finally:
+        model.train(training)
+    scored = evaluate_run(validation.qrels, run_from_results(dict(results)), ["recip_rank"],
+                          rel_threshold=validation.rel_threshold)
+    return float(scored["mean"]["recip_rank"])
+
+
+def _open_index(index: str | Sequence[str], collection: str, heap: str | None) -> Any:
+    """The searcher of the index built from ``collection``; another collection's index is refused."""
+    from .search import open_searcher
+
+    searcher = open_searcher(index, heap=heap)
+    made = searcher.metadata
+    expected = file_sha256(os.path.join(collection, COLLECTION_METADATA))
+    if made is None:
+        logger.info("%s has no disco_index.json: cannot check that it was built from %s", searcher.index, collection)
+    elif made.get("collection_metadata_sha256", expected) != expected:
+        raise UsageError(f"--index {searcher.index} was built from {made.get('collection')}, not from --collection "
+                         f"{collection}: validation must search the documents the teacher runs ranked")
+    return searcher
 
 
 def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: str, init_model: str, output: str, *,
             qrels: Qrels | None = None, teacher_model: str | None = None, config: DistillConfig = DistillConfig(),
-            validation: Sequence[Topic] | None = None, device: str | None = None, threads: int | None = None,
+            validation: Sequence[Topic] | None = None, index: str | Sequence[str] | None = None,
+            heap: str | None = None, device: str | None = None, threads: int | None = None,
             progress: bool = True) -> dict[str, Any]:
     """Train a student query encoder; returns the metadata written beside the saved model.
 
     ``validation`` gives the held-apart turns explicitly; otherwise ``config.validation_fraction``
-    of the conversations of ``topics`` are held apart.
+    of the conversations of ``topics`` are held apart. Validation searches ``index``, the Lucene
+    index of ``collection`` (required when there are validation turns).
     """
     import torch
     from tqdm import tqdm
@@ -218,21 +421,35 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
         train_topics, valid_topics = list(topics), list(validation)
     else:
         train_topics, valid_topics = split_conversations(topics, config.validation_fraction, config.seed)
-    train = build_examples(train_topics, teacher, qrels, config)
-    valid = build_examples(valid_topics, teacher, qrels, config) if valid_topics else []
-    wanted = {d for e in train + valid for d in e.candidates} | {d for e in train + valid for d in e.positives}
+    train, skipped = build_examples(train_topics, teacher, qrels, config)
+    valid = validation_targets(valid_topics, teacher, qrels)
+    if valid is not None and not index:
+        raise UsageError("--index: validation searches the Lucene index of --collection, as `search` does; give it "
+                         "(or train without validation: --validation-fraction 0)")
+    wanted = {d for e in train for d in e.candidates} | {d for e in train for d in e.positives or (e.top,)}
     doc_index, doc_rows, doc_scale = read_document_vectors(collection, wanted)
     teacher_scale = config.teacher_score_scale or _run_score_scale(teacher_runs, doc_scale)
+    searcher = _open_index(index, collection, heap) if valid is not None else None
 
     tokenizer, student = load_model(resolve_model(init_model, "query"), option="--init-model")
     student.to(device_)
     vocabulary = tokenizer.get_vocab()
     documents = _sparse_documents(doc_rows, vocabulary, doc_scale, device_)
 
+    def measure() -> float:
+        return validation_mrr(student, tokenizer, searcher, valid, config=config, scale=doc_scale, device=device_,
+                              threads=threads or 1, name=init_model)
+
+    initial_mrr = measure() if valid is not None else None
+    if initial_mrr is not None:
+        logger.info("validation MRR before training: %.4f (%d turns, against %s)", initial_mrr, len(valid.topics),
+                    valid.target)
+
     teacher_encoder = None
     if config.loss == "mse":
         _, teacher_encoder = load_model(resolve_model(teacher_model or init_model, "query"), option="--teacher-model")
         teacher_encoder.to(device_).requires_grad_(False)
+    ranking, anti_zero, regression = KLDistill(config.kl_weight, config.ce_weight), AntiZero(), RepresentationMSE()
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
@@ -265,7 +482,7 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
         return torch.log1p(torch.relu(maxima))
 
     history: list[dict[str, Any]] = []
-    best = {"mrr": -1.0, "step": 0}
+    best: dict[str, Any] = {"mrr": -1.0, "step": 0}
     evaluations_without_gain = 0
     step = 0
     stopped_early = False
@@ -282,23 +499,15 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
                 ids = [[positive] + negatives for positive, negatives in drawn]
                 docs = documents.dense([doc_index[d] for row in ids for d in row]).view(
                     len(batch), 1 + config.negatives, -1)
-                scores = torch.einsum("bv,bnv->bn", queries, docs)
-                target = torch.tensor([_teacher_scores(e, row, teacher_scale) for e, row in zip(batch, ids)],
+                target = torch.tensor([teacher_scores(e, row, teacher_scale) for e, row in zip(batch, ids)],
                                       device=device_)
-                kl = torch.nn.functional.kl_div(torch.log_softmax(scores, dim=1), torch.softmax(target, dim=1),
-                                                reduction="none").sum(dim=1).mean()
-                negatives = docs[:, 1:, :].reshape(-1, docs.shape[-1])
-                in_batch = torch.cat([scores[:, :1], queries @ negatives.T], dim=1)
-                ce = torch.nn.functional.cross_entropy(in_batch, torch.zeros(len(batch), dtype=torch.long,
-                                                                              device=device_))
-                anti_zero = 1 / queries.sum() ** 2 + 1 / docs.sum() ** 2
-                loss = config.kl_weight * kl + config.ce_weight * ce + anti_zero
-                parts = {"kl": float(kl.detach()), "ce": float(ce.detach())}
+                terms = [ranking(queries, docs, target), anti_zero(queries, docs)]
             else:
                 with torch.no_grad():
                     target = encode([e.topic.query_text("rewrite") for e in batch], teacher_encoder)
-                loss = ((queries - target) ** 2).sum(dim=1).mean()
-                parts = {"mse": float(loss.detach())}
+                terms = [regression(queries, target)]
+            loss = sum(term["loss"] for term in terms)
+            parts = {name: float(value.detach()) for term in terms for name, value in term.items() if name != "loss"}
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -311,11 +520,10 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}", **{k: f"{v:.3f}" for k, v in parts.items()})
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 _save(student, tokenizer, os.path.join(output, f"checkpoint-{step}"), None)
-            if valid and (step % config.eval_every == 0 or step == total_steps):
-                mrr = _validation_mrr(valid, student, encode, documents, doc_index, config)
+            if valid is not None and (step % config.eval_every == 0 or step == total_steps):
+                mrr = measure()
                 history.append({"step": step, "loss": float(loss.detach()), "validation_mrr": mrr, **parts})
                 logger.info("step %d: loss %.4f, validation MRR %.4f", step, float(loss.detach()), mrr)
-                student.train()
                 if mrr > best["mrr"]:
                     best = {"mrr": mrr, "step": step}
                     evaluations_without_gain = 0
@@ -330,14 +538,11 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
             if step >= total_steps:
                 break
     bar.close()
-    if not valid:
+    if valid is None:
         _save(student, tokenizer, output, None)
         best = {"mrr": None, "step": step}
-    baseline_mrr = None
-    if valid:
-        base_tokenizer, base_model = load_model(resolve_model(init_model, "query"), option="--init-model")
-        base_model.to(device_)
-        baseline_mrr = _validation_mrr(valid, base_model, encode, documents, doc_index, config)
+    if searcher is not None:
+        searcher.close()
     metadata = {
         **artifact_header("distilled-query-encoder"),
         "init_model": init_model,
@@ -345,16 +550,21 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
         "teacher_fusion": "sum of scores" if len(teacher_runs) > 1 else None,
         "teacher_model": teacher_model if config.loss == "mse" else None,
         "collection": os.path.abspath(collection),
+        "index": None if valid is None else searcher.index,
         "training_turns": len(train),
-        "validation_turns": len(valid),
-        "validation_conversations": sorted({conversation_id(e.topic.query_id) for e in valid}),
+        "skipped_training_turns": {reason: count for reason, count in skipped.items() if count},
+        "validation_turns": 0 if valid is None else len(valid.topics),
+        "validation_conversations": [] if valid is None else sorted({conversation_id(t.query_id)
+                                                                     for t in valid.topics}),
+        "validation_target": None if valid is None else valid.target,
+        "validation_rel_threshold": None if valid is None else valid.rel_threshold,
         "qrels": qrels is not None,
         "objective": config.loss,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
         "steps": step,
         "best_step": best["step"],
         "best_validation_mrr": best["mrr"],
-        "initial_validation_mrr": baseline_mrr,
+        "initial_validation_mrr": initial_mrr,
         "stopped_early": stopped_early,
         "history": history,
     }
@@ -364,12 +574,12 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
 
 def _run_score_scale(paths: Sequence[str], doc_scale: float) -> float:
     """Teacher run scores are integer dot products: divide by query scale x document scale."""
-    from .jsonl import read_json
+    from .jsonl import read_json_object
 
     scales = []
     for path in paths:
         if os.path.exists(path + ".json"):
-            encoder = read_json(path + ".json").get("encoder") or {}
+            encoder = read_json_object(path + ".json", "run metadata").get("encoder") or {}
             if "scale" in encoder:
                 scales.append(float(encoder["scale"]))
     query_scale = scales[0] if scales else doc_scale
@@ -412,34 +622,6 @@ class _Rows:
             start, end = int(self.crow[row]), int(self.crow[row + 1])
             out[position, self.columns[start:end]] = self.values[start:end]
         return out.to(self.device)
-
-    def all_dense_chunks(self, size: int = 2048):
-        for start in range(0, self.shape[0], size):
-            yield start, self.dense(range(start, min(self.shape[0], start + size)))
-
-
-def _validation_mrr(valid: Sequence[Example], model: Any, encode: Any, documents: _Rows, doc_index: Mapping[str, int],
-                    config: DistillConfig) -> float:
-    """MRR of each validation turn's positive (judged, else the teacher's top) over every loaded
-    document, ties broken by document id as Anserini does."""
-    import torch
-
-    model.eval()
-    ids = np.array(sorted(doc_index, key=doc_index.get))
-    with torch.no_grad():
-        queries = torch.cat([encode([e.topic.query_text(config.mode) for e in valid[i:i + 32]], model)
-                             for i in range(0, len(valid), 32)])
-        scores = torch.zeros((len(valid), documents.shape[0]))
-        for start, chunk in documents.all_dense_chunks():
-            scores[:, start:start + chunk.shape[0]] = (queries @ chunk.T).cpu()
-    reciprocal = []
-    for example, row in zip(valid, scores.numpy()):
-        ranks = []
-        for positive in set(example.positives) or {example.candidates[0]}:
-            score, row_id = row[doc_index[positive]], positive
-            ranks.append(int((row > score).sum() + ((row == score) & (ids < row_id)).sum()) + 1)
-        reciprocal.append(1.0 / min(ranks))
-    return float(np.mean(reciprocal))
 
 
 def _save(model: Any, tokenizer: Any, folder: str, metadata: Mapping[str, Any] | None) -> None:

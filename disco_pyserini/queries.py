@@ -30,16 +30,21 @@ def query_string(query: str | Sequence[Any]) -> str:
 
 
 class QueryEncoding:
-    """Encodes query strings or conversations into ``{token: impact}`` with a query model."""
+    """Encodes query strings or conversations into ``{token: impact}`` with a query model.
+
+    ``splade`` is an encoder already built (e.g. around a student in training); ``model`` then only
+    names it and the encoder options are its own.
+    """
 
     def __init__(self, model: str, *, max_length: int = 256, scale: float = DEFAULT_SCALE,
                  batch_size: int = 32, device: str | None = None, threads: int | None = None,
-                 precision: str = "auto", option: str = "--model") -> None:
+                 precision: str = "auto", option: str = "--model", splade: SpladeEncoder | None = None) -> None:
         self.scale = check_scale(scale)
         self.model = model
         self.last_encoded = 0
-        self.splade = SpladeEncoder(resolve_model(model, "query"), max_length=max_length, batch_size=batch_size,
-                                    device=device, threads=threads, precision=precision, option=option)
+        self.splade = splade if splade is not None else SpladeEncoder(
+            resolve_model(model, "query"), max_length=max_length, batch_size=batch_size, device=device,
+            threads=threads, precision=precision, option=option)
 
     def encode_one(self, query: str | Sequence[Any]) -> dict[str, int]:
         return self.encode_many([query])[0]

@@ -149,13 +149,15 @@ class SpladeEncoder:
 
     ``batch_size`` texts go through the transformer at once; the output layer sees at most
     ``token_chunk`` tokens at once. ``threads`` sets torch's CPU threads. ``precision`` ``auto``
-    is float32 on CPU and bfloat16 autocast on CUDA.
+    is float32 on CPU and bfloat16 autocast on CUDA. ``loaded`` is an already loaded
+    ``(tokenizer, model)`` to encode with instead of loading ``model`` (then only its name): a
+    student in training, put in eval mode by the caller; its parameters keep their gradients.
     """
 
     def __init__(self, model: str, *, max_length: int = 256, batch_size: int = 32,
                  device: str | None = None, threads: int | None = None, precision: str = "auto",
                  token_chunk: int | None = None, exact: bool | None = None,
-                 option: str = "--model") -> None:
+                 option: str = "--model", loaded: tuple[Any, Any] | None = None) -> None:
         import torch
 
         if max_length < 2:
@@ -172,17 +174,21 @@ class SpladeEncoder:
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.tokenizer, self.model = load_model(model, option=option)
-        self.model.to(self.device)
-        self.model.requires_grad_(False)
-        self.tokenizer.truncation_side = "right"
-        if precision == "auto":
-            precision = "bfloat16" if self.device.type == "cuda" else "float32"
-        self.precision = precision
-        self.token_chunk = token_chunk or (16384 if self.device.type == "cuda" else 512)
         # On CPU every text is computed alone (see _max_logits_exact): results do not depend on
         # batch size, batch neighbours or sharding, and cost no padding. GPUs need padded batches.
         self.exact = self.device.type == "cpu" if exact is None else exact
+        if precision == "auto":
+            precision = "bfloat16" if self.device.type == "cuda" else "float32"
+        if self.exact and precision != "float32":
+            raise UsageError(f"--precision {precision}: on {self.device.type} every text is encoded alone in float32 "
+                             f"(exact and batch-independent); use --precision float32 or auto, or a CUDA device")
+        self.precision = precision
+        self.tokenizer, self.model = loaded if loaded is not None else load_model(model, option=option)
+        self.model.to(self.device)
+        if loaded is None:
+            self.model.requires_grad_(False)
+        self.tokenizer.truncation_side = "right"
+        self.token_chunk = token_chunk or (16384 if self.device.type == "cuda" else 512)
         self._parts = _mlm_parts(self.model)
         vocab = self.tokenizer.get_vocab()
         self.vocabulary: list[str] = [""] * len(vocab)
@@ -348,9 +354,11 @@ class SpladeEncoder:
         return torch.cat(parts)
 
     def describe(self) -> dict[str, Any]:
-        """What an artifact records about the encoder that made it."""
+        """What an artifact records about the encoder that made it (the model by name and by the
+        digest of its weights, so that a model folder trained again is a different model)."""
         return {
             "model": self.model_name,
+            "model_sha256": self.model_sha256,
             "max_length": self.max_length,
             "vocabulary_size": len(self.vocabulary),
             "vocabulary_sha256": self.vocabulary_fingerprint,
