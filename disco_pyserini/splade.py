@@ -22,20 +22,19 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .errors import UsageError
 from .models import load_model
+from .spec import PRECISIONS
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
 
-Precision = Literal["auto", "float32", "bfloat16", "float16"]
-PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 
 class SparseVector(NamedTuple):

@@ -11,11 +11,11 @@ import pytest
 
 from conftest import REPO, SHARED, need
 from disco_pyserini.cli import main
+from disco_pyserini.commands.pyserini_search import main as pyserini_search_main
 from disco_pyserini.demo import sample_path
 from disco_pyserini.encoded_queries import read_encoded_queries, write_encoded_queries
 from disco_pyserini.queries import QueryEncoding
 from disco_pyserini.runs import Hit, pyserini_order, write_run
-from disco_pyserini.search import pyserini_search_main
 from disco_pyserini.topics import Topic, read_topics
 
 pytestmark = pytest.mark.java

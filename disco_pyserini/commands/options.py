@@ -1,0 +1,85 @@
+"""Options shared by several commands, and the checks of their values (argparse ``type=`` functions).
+
+``python -m disco_pyserini.search`` uses the same checks as ``disco-pyserini`` itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
+    return value
+
+
+def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size: int = 32,
+                        batch_size_flag: str = "--batch-size") -> None:
+    from ..spec import PRECISIONS
+
+    parser.add_argument("--max-length", type=positive_int, default=256,
+                        help="tokens per text, truncated on the right (default: 256)")
+    parser.add_argument("--scale", type=positive_float, default=100,
+                        help="quantization: impact = round(weight * scale) (default: 100)")
+    parser.add_argument(batch_size_flag, dest="batch_size", type=positive_int, default=batch_size,
+                        help=f"texts per encoding batch (default: {batch_size})")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: float32 on CPU, bfloat16 autocast on CUDA")
+
+
+def add_java_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--java-heap", default=None, metavar="SIZE",
+                        help="maximum JVM heap, e.g. 4g (default: $DISCO_PYSERINI_JAVA_XMX or the JVM's)")
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--query-cache", metavar="DIR", default=None,
+                        help="encoded-query cache, by query id, model, mode, max length and scale "
+                             "(default: ~/.cache/disco_pyserini/queries)")
+    parser.add_argument("--no-query-cache", action="store_true", help="encode every query, cache nothing")
+
+
+def query_cache(args: argparse.Namespace) -> str | None:
+    """The query cache folder the options ask for, or ``None`` for no cache."""
+    from ..search import default_query_cache
+
+    return None if args.no_query_cache else (args.query_cache or default_query_cache())
+
+
+METRICS_HELP = ("trec_eval measure names: a measure (map, recip_rank, Rprec...), a family alone for trec_eval's "
+                "default cut-offs (recall, P, ndcg_cut...), chosen cut-offs as recall.10,100 or recall_10, or a "
+                "nickname (official); a wrong name lists the valid ones")
+
+
+def add_average_option(parser: argparse.ArgumentParser) -> None:
+    from ..evaluate import AVERAGES
+
+    parser.add_argument("--average", choices=tuple(AVERAGES), default="judged",
+                        help="which queries the means are over: " + "; ".join(
+                            f"{name}: {rule}" for name, rule in AVERAGES.items()) + " (default: judged)")

@@ -1,0 +1,70 @@
+"""``disco-pyserini search``: a topics file into a TREC run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import DiscoError
+from .options import add_cache_options, add_encoder_options, add_java_options, positive_int, query_cache
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("search", help="search a topics file into a TREC run",
+                            description="Encode every turn of a topics file (batched) and search the "
+                                        "impact index into a TREC run file.")
+    parser.add_argument("--index", required=True, metavar="DIR", action="append",
+                        help="an index, a folder of index shards, or several --index searched as one")
+    parser.add_argument("--topics", required=True, metavar="FILE", help="topics JSONL")
+    parser.add_argument("--model", default=None,
+                        help="preset (its query model), hub id or local folder of the query encoder")
+    parser.add_argument("--encoded-queries", metavar="FILE", default=None,
+                        help="search these pre-encoded queries instead (.jsonl from encode-queries, or Anserini's "
+                             ".tsv[.gz] with each token repeated weight times), keyed by query id")
+    parser.add_argument("--output", required=True, metavar="RUN", help="TREC run file to write")
+    parser.add_argument("--query-mode", default="disco",
+                        help="disco (flattened conversation), raw (current question), rewrite, "
+                             "rewrite-auto, history, or field:NAME (default: disco)")
+    parser.add_argument("--hits", type=positive_int, default=1000, help="hits per query (default: 1000)")
+    parser.add_argument("--run-tag", default="disco-pyserini", help="last column of the run")
+    parser.add_argument("--threads", type=positive_int, default=1, help="search and encoding threads")
+    parser.add_argument("--allow-mismatch", action="store_true",
+                        help="search even if the index's model vocabulary or scale differs from the queries'")
+    add_cache_options(parser)
+    add_encoder_options(parser)
+    add_java_options(parser)
+    parser.set_defaults(command=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..encoded_queries import read_encoded_metadata, read_encoded_queries
+    from ..queries import QueryEncoding
+    from ..search import check_compatible, open_searcher, search_topics, write_search_run
+    from ..topics import check_query_mode, read_topics
+
+    if (args.model is None) == (args.encoded_queries is None):
+        raise DiscoError("give a query model (--model) or pre-encoded queries (--encoded-queries), one of them")
+    check_query_mode(args.query_mode)
+    topics = read_topics(args.topics)
+    searcher = open_searcher(args.index, heap=args.java_heap)
+    encoding = encoded = None
+    if args.model is not None:
+        encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale,
+                                 batch_size=args.batch_size, device=args.device, threads=args.threads,
+                                 precision=args.precision)
+        description = {"encoder": encoding.describe(), "query_mode": args.query_mode}
+    else:
+        encoded = read_encoded_queries(args.encoded_queries)
+        made_by = read_encoded_metadata(args.encoded_queries)
+        if made_by is not None and "encoder" in made_by:  # ours: check its model and scale against the index
+            check_compatible(searcher.metadata, made_by["encoder"], index=searcher.index,
+                             allow_mismatch=args.allow_mismatch)
+        description = {"encoded_queries": os.path.abspath(args.encoded_queries)}
+    results = search_topics(searcher, topics, encoding, mode=args.query_mode, hits=args.hits,
+                            threads=args.threads, allow_mismatch=args.allow_mismatch,
+                            cache=query_cache(args), encoded=encoded)
+    lines = write_search_run(args.output, results, tag=args.run_tag, description={
+        "index": args.index if len(args.index) > 1 else args.index[0], "topics": args.topics, "hits": args.hits,
+        **description})
+    print(f"{args.output}: {len(results)} queries, {lines} lines")
+    return 0
