@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from .errors import DiscoError
+from .errors import DiscoError, SettingError
 
 PROG = "disco-pyserini"
 
@@ -49,10 +49,17 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     root.propagate = False
 
 
-def run_reporting_errors(prog: str, command: Callable[[], int]) -> int:
-    """Run ``command``; an error a user can fix becomes one line on stderr and exit status 2."""
+def run_reporting_errors(prog: str, command: Callable[[], int], flags: Mapping[str, str] | None = None) -> int:
+    """Run ``command``; an error a user can fix becomes one line on stderr and exit status 2.
+
+    A :class:`SettingError` names a setting as the library does; it is shown as its flag
+    (``max_length`` as ``--max-length``, or as ``flags`` maps it).
+    """
     try:
         return int(command())
+    except SettingError as error:
+        print(f"{prog}: error: {error.with_flag(flags)}", file=sys.stderr)
+        return 2
     except DiscoError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
@@ -68,7 +75,7 @@ def run_reporting_errors(prog: str, command: Callable[[], int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet)
-    return run_reporting_errors(PROG, lambda: args.command(args))
+    return run_reporting_errors(PROG, lambda: args.command(args), getattr(args, "flags", None))
 
 
 if __name__ == "__main__":

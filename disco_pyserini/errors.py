@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 
 class DiscoError(Exception):
@@ -11,6 +12,23 @@ class DiscoError(Exception):
 
 class UsageError(DiscoError):
     """A wrong option or combination of options."""
+
+
+class SettingError(UsageError):
+    """A setting with a wrong value, named as the library names it (``max_length``).
+
+    Only the command line knows flags: it shows the setting as ``--max-length`` (or the flag a
+    command maps it to, e.g. ``--encoder`` for ``model``).
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting} {problem}")
+
+    def with_flag(self, flags: Mapping[str, str] | None = None) -> str:
+        flag = (flags or {}).get(self.setting, "--" + self.setting.replace("_", "-"))
+        return f"{flag} {self.problem}"
 
 
 class QueryTextError(UsageError, ValueError):
