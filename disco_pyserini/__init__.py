@@ -20,10 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return SpladeEncoder
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from .metadata import package_version
 
-        try:
-            return version("disco-pyserini")
-        except PackageNotFoundError:
-            return "0+unknown"
+        return package_version()
     raise AttributeError(name)

@@ -83,6 +83,22 @@ def pyserini_order(query_ids: Iterable[str]) -> list[str]:
     return sorted(ids)
 
 
+def rank_key(hit: Hit) -> tuple[float, str]:
+    """Anserini's ranking order: score descending, ties broken by doc id (Lucene compares the ids'
+    UTF-8 bytes, which order as Python compares the strings)."""
+    return -hit.score, hit.doc_id
+
+
+def ranked(scores: Mapping[str, float], depth: int | None = None) -> list[Hit]:
+    """``{doc_id: score}`` as hits in Anserini's ranking order, the first ``depth`` of them."""
+    return sorted((Hit(doc_id, score) for doc_id, score in scores.items()), key=rank_key)[:depth]
+
+
+def metadata_path(run: str | os.PathLike[str]) -> str:
+    """Where the metadata of a run file is written: beside it, ``RUN.json`` for the run ``RUN``."""
+    return os.fspath(run) + ".json"
+
+
 def check_run_tag(tag: str) -> str:
     if not tag or any(c.isspace() for c in tag):
         raise UsageError(f"--run-tag {tag!r} must be non-empty and without spaces")

@@ -26,7 +26,7 @@ from .java import autoclass, start_jvm
 from .jsonl import write_json
 from .metadata import artifact_header
 from .queries import QueryEncoding
-from .runs import Hit, check_run_tag, pyserini_order, write_run
+from .runs import Hit, check_run_tag, metadata_path, pyserini_order, rank_key, write_run
 from .topics import Topic, check_query_mode
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class ShardedSearcher:
         merged = {}
         for qid in query_ids:
             hits = [Hit(hit.doc_id, true_score(hit.score, k)) for hits in per_shard for hit in hits.get(qid, [])]
-            hits.sort(key=lambda hit: (-hit.score, hit.doc_id))
+            hits.sort(key=rank_key)
             merged[qid] = adjust_ties(hits[:k])
         return merged
 
@@ -251,11 +251,11 @@ def search_topics(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[T
 
 def write_search_run(output: str, results: Sequence[tuple[str, list[Hit]]], *, tag: str,
                      description: Mapping[str, Any]) -> int:
-    """Write the run and its metadata (``OUTPUT.json``) beside it."""
+    """Write the run and its metadata beside it (:func:`~disco_pyserini.runs.metadata_path`)."""
     check_run_tag(tag)
     lines = write_run(output, results, tag)
     no_hits = [qid for qid, hits in results if not hits]
-    write_json(output + ".json", {**artifact_header("run"), **description, "run_tag": tag,
+    write_json(metadata_path(output), {**artifact_header("run"), **description, "run_tag": tag,
                                   "queries": len(results), "lines": lines, "queries_without_hits": len(no_hits)})
     if no_hits:
         logger.warning("%d of %d queries retrieved nothing (%s...)", len(no_hits), len(results), no_hits[0])
