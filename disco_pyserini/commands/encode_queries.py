@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..encoded_queries import encoded_format, topics_tsv_path, write_encoded_queries
+    from ..java import python_command
     from ..queries import QueryEncoding
     from ..topics import check_query_mode, read_topics
 
@@ -38,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     count = write_encoded_queries(args.output, zip([t.query_id for t in topics], vectors), description={
         "topics": os.path.abspath(args.topics), "query_mode": args.query_mode, "encoder": encoding.describe()})
     print(f"{args.output}: {count} queries")
-    if fmt == "jsonl":
-        print(f"search them with: python -m pyserini.search.lucene --index INDEX --impact --min-idf -1 "
-              f"--encoder {args.output} --topics {topics_tsv_path(args.output)} --output RUN --hits 1000")
-    else:
-        print(f"search them with: python -m pyserini.search.lucene --index INDEX --impact --min-idf -1 "
-              f"--topics {args.output} --output RUN --hits 1000")
+    # stock Pyserini, as printed: the import hook gives it Java 21 (see disco_pyserini.java)
+    topics_flags = ["--encoder", args.output, "--topics", topics_tsv_path(args.output)] if fmt == "jsonl" \
+        else ["--topics", args.output]
+    print("search them with: " + python_command("-m", "pyserini.search.lucene", "--index", "INDEX", "--impact",
+                                                "--min-idf", "-1", *topics_flags, "--output", "RUN",
+                                                "--hits", "1000"))
     return 0
