@@ -1,16 +1,21 @@
-"""Experiment configurations: one YAML file per dataset (see ``configs/``).
+"""Experiment configurations: one YAML file per dataset, shipped in ``disco_pyserini/configs/``.
 
-Relative paths are relative to the folder the command runs in (the repository root). Example::
+Relative paths the run *reads* (``corpus``, ``qrels``, ``topics.inputs``, ``topics.passages``, a
+``topics.path`` given without ``format``, and a model that names a folder there) are relative to
+the configuration file's folder, or to ``input_root``. Relative paths it *writes* (``collection``,
+``index``, ``runs``, a ``topics.path`` converted from ``inputs``) are relative to the current
+folder, or to ``output_root``: a configuration shipped inside the installed package then writes
+where the command runs, never into site-packages. Example::
 
     name: cast2020
-    corpus: [data/cast2020/corpus]           # JSONL files or folders
+    corpus: [cast2019-2020/corpus]             # JSONL files or folders
     collection: work/cast2020/collection
     index: work/cast2020/index
     topics:
-      path: runs/cast2020/topics.jsonl        # written from the inputs below when a format is given
+      path: runs/cast2020/topics.jsonl          # written from the inputs below when a format is given
       format: cast2020
-      inputs: [../shared/data/cast/2020/2020_manual_evaluation_topics_v1.0.json]
-    qrels: ../shared/data/cast/2020/2020qrels.txt
+      inputs: [cast/2020/2020_manual_evaluation_topics_v1.0.json]
+    qrels: cast/2020/2020qrels.txt
     document_model: naver/splade-cocondenser-ensembledistil
     searches:                                  # or: query_model + query_modes
       - {name: raw, query_model: naver/splade-cocondenser-ensembledistil, query_mode: raw}
@@ -26,12 +31,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import InputError, UsageError
 from .evaluate import AVERAGES, PROTOCOLS, resolve_measures
 from .topics import check_query_mode
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+CONFIG_README = os.path.join(CONFIG_DIR, "README.md")
 
 
 @dataclass(frozen=True)
@@ -171,8 +179,12 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "") -> Experiment
     return ExperimentConfig(**values, source=source)
 
 
-def load_config(path: str) -> ExperimentConfig:
-    """Read and validate a YAML experiment configuration."""
+def load_config(path: str, *, input_root: str | None = None, output_root: str | None = None) -> ExperimentConfig:
+    """Read and validate a YAML experiment configuration, its relative paths resolved.
+
+    Paths it reads resolve against ``input_root`` (default: the file's folder), paths it writes
+    against ``output_root`` (default: the current folder, leaving them as written).
+    """
     import yaml
 
     from .jsonl import open_binary
@@ -187,6 +199,77 @@ def load_config(path: str) -> ExperimentConfig:
     if not isinstance(data, Mapping):
         raise InputError(path, "a configuration is a YAML mapping (name: ..., corpus: ..., ...)")
     try:
-        return config_from_mapping(data, source=path)
+        config = config_from_mapping(data, source=path)
     except (ValueError, TypeError) as error:
-        raise InputError(path, str(error), fix="see configs/README.md for the keys") from None
+        raise InputError(path, str(error), fix=f"the keys are listed in {CONFIG_README}") from None
+    return resolve_paths(config, os.path.dirname(path) if input_root is None else input_root, output_root)
+
+
+def _under(root: str | None, path: str) -> str:
+    if not root or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(root, path))
+
+
+def _model_under(root: str | None, name: str) -> str:
+    """A model that names a folder under ``root`` is that folder; a preset or hub id stays as it is."""
+    from .models import PRESETS
+
+    if not root or name in PRESETS or os.path.isabs(name) or not os.path.isdir(os.path.join(root, name)):
+        return name
+    return os.path.normpath(os.path.join(root, name))
+
+
+def resolve_paths(config: ExperimentConfig, input_root: str | None, output_root: str | None) -> ExperimentConfig:
+    """``config`` with relative input paths under ``input_root`` and output paths under ``output_root``."""
+    topics = config.topics
+    topics = replace(topics, path=_under(input_root if topics.format is None else output_root, topics.path),
+                     inputs=tuple(_under(input_root, p) for p in topics.inputs),
+                     passages=None if topics.passages is None else _under(input_root, topics.passages))
+    searches = tuple(replace(s, query_model=_model_under(input_root, s.query_model)) for s in config.searches)
+    return replace(config, corpus=tuple(_under(input_root, p) for p in config.corpus), topics=topics,
+                   qrels=None if config.qrels is None else _under(input_root, config.qrels),
+                   document_model=_model_under(input_root, config.document_model), searches=searches,
+                   collection=_under(output_root, config.collection), index=_under(output_root, config.index),
+                   runs=_under(output_root, config.runs))
+
+
+def missing_inputs(config: ExperimentConfig) -> list[tuple[str, str]]:
+    """The (key, path) of every file or folder the run reads that does not exist."""
+    inputs = [("corpus", p) for p in config.corpus] + [("topics.inputs", p) for p in config.topics.inputs]
+    if config.topics.format is None:
+        inputs.append(("topics", config.topics.path))
+    if config.topics.passages is not None:
+        inputs.append(("topics.passages", config.topics.passages))
+    if config.qrels is not None:
+        inputs.append(("qrels", config.qrels))
+    return [(key, path) for key, path in inputs if not os.path.exists(path)]
+
+
+def shipped_configs() -> dict[str, str]:
+    """The configurations shipped with the package: name -> path."""
+    names = sorted(n for n in os.listdir(CONFIG_DIR) if n.endswith(".yaml")) if os.path.isdir(CONFIG_DIR) else []
+    return {name[: -len(".yaml")]: os.path.join(CONFIG_DIR, name) for name in names}
+
+
+def config_description(path: str) -> str:
+    """The first comment line of a configuration file, its one-line description."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+            if line.strip():
+                break
+    return ""
+
+
+def find_config(name_or_path: str) -> str:
+    """A configuration file: an existing path, else the name of a shipped configuration (``demo``)."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    shipped = shipped_configs()
+    name = name_or_path[: -len(".yaml")] if name_or_path.endswith(".yaml") else name_or_path
+    if os.sep not in name and name in shipped:
+        return shipped[name]
+    raise UsageError(f"{name_or_path}: no such configuration file, nor a shipped configuration "
+                     f"({', '.join(shipped)}; `disco-pyserini run --list` describes them)")

@@ -307,11 +307,12 @@ def test_bad_configs(tmp_path, text, message):
 
 
 def test_shipped_configs_are_valid():
-    from conftest import REPO
+    from disco_pyserini.config import CONFIG_DIR, shipped_configs
 
-    paths = sorted(glob.glob(str(REPO / "configs" / "*.yaml")))
+    paths = sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
     names = {os.path.basename(p)[:-5] for p in paths}
     assert names == {"demo", "cast2019", "cast2020", "cast2021", "cast2022", "ikat2023", "topiocqa", "qrecc"}
+    assert sorted(shipped_configs().values()) == paths
     for path in paths:
         config = load_config(path)
         assert config.protocol in PROTOCOLS and config.searches
