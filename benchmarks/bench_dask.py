@@ -31,6 +31,7 @@ def main() -> None:
     from disco_pyserini.collection import encode_collection
     from disco_pyserini.distributed import connect, encode_with_dask
     from disco_pyserini.models import resolve_model
+    from disco_pyserini.spec import EncoderSpec
     from disco_pyserini.splade import SpladeEncoder
 
     model = resolve_model(args.model, "document")
@@ -55,8 +56,8 @@ def main() -> None:
 
         def dask(workers: int = workers, client=client) -> None:
             shutil.rmtree(work / f"dask{workers}", ignore_errors=True)
-            encode_with_dask([str(corpus)], str(work / f"dask{workers}"), model, {"threads": 1}, client=client,
-                             docs_per_part=200, progress=False)
+            encode_with_dask([str(corpus)], str(work / f"dask{workers}"), EncoderSpec(model, threads=1),
+                             client=client, docs_per_part=200, progress=False)
 
         dask_time, dask_times, _ = timed(dask, args.repeat)
         client.close()

@@ -51,6 +51,7 @@ def main() -> None:
 
     from disco_pyserini.collection import encode_collection, encode_in_processes
     from disco_pyserini.models import resolve_model
+    from disco_pyserini.spec import EncoderSpec
     from disco_pyserini.splade import SpladeEncoder
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -69,7 +70,7 @@ def main() -> None:
 
     def ours_processes() -> None:
         shutil.rmtree(work / "ours-p", ignore_errors=True)
-        encode_in_processes([str(corpus)], str(work / "ours-p"), model, {"threads": 1}, processes=args.threads)
+        encode_in_processes([str(corpus)], str(work / "ours-p"), EncoderSpec(model, threads=1), processes=args.threads)
 
     def baseline() -> None:
         shutil.rmtree(work / "pyserini", ignore_errors=True)

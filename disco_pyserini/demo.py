@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from importlib import resources
 
-from .collection import DEFAULT_DOCS_PER_PART, collection_is_current, encode_collection
+from .collection import DEFAULT_DOCS_PER_PART, Collection, encode_collection
 from .evaluate import DEFAULT_METRICS, evaluate_run, format_table
 from .indexing import build_index, index_is_current
-from .models import resolve_model
-from .quantize import DEFAULT_SCALE
 from .queries import QueryEncoding
 from .runs import read_qrels, run_from_results
 from .search import ImpactSearcher, search_topics, write_search_run
+from .spec import EncoderSpec
 from .splade import SpladeEncoder
 from .topics import read_topics
 
@@ -41,17 +41,19 @@ def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int |
     """Run the demo, writing under ``output/demo``; returns the results table (markdown)."""
     work = os.path.join(output, "demo")
     collection, index = os.path.join(work, "collection"), os.path.join(work, "index")
-    encoder = SpladeEncoder(resolve_model(model, "document"), threads=threads)
-    if collection_is_current(collection, [sample_path("corpus.jsonl")], encoder.describe(), scale=DEFAULT_SCALE,
-                             docs_per_part=DEFAULT_DOCS_PER_PART) and index_is_current(index, collection):
+    spec = EncoderSpec(model, threads=threads)
+    encoder = SpladeEncoder(spec)
+    corpus = [sample_path("corpus.jsonl")]
+    if (Collection(collection).matches(encoder.describe(), corpus, docs_per_part=DEFAULT_DOCS_PER_PART)
+            and index_is_current(index, collection)):
         logger.info("reusing %s and %s", collection, index)
     else:
-        encode_collection([sample_path("corpus.jsonl")], collection, encoder, overwrite=True, progress=progress)
+        encode_collection(corpus, collection, encoder, overwrite=True, progress=progress)
         build_index(collection, index, overwrite=True, heap=heap)
     topics = read_topics(sample_path("topics.jsonl"))
     qrels = read_qrels(sample_path("qrels.txt"))
     searcher = ImpactSearcher(index, heap=heap)
-    encoding = QueryEncoding(model, threads=threads)
+    encoding = QueryEncoding(replace(spec, side="query"))
     rows, means = {}, {}
     for mode in DEMO_MODES:
         results = search_topics(searcher, topics, encoding, mode=mode, hits=100)

@@ -2,11 +2,12 @@
 
 The client reads the corpus once: it checks every document (ids, text, duplicates) and records
 where each part starts (file and byte offset), so a task reads only its own lines. Each task
-encodes one part with the same code as the single-process path and writes it under a temporary
-name, renamed when complete; a part's bytes depend only on its documents, so the collection is
-identical whatever the number of workers or the order tasks finish in. Workers get the model's
-path (never a pickled model) and keep the model loaded between tasks. Failed tasks are retried;
-``resume`` skips the parts already written.
+encodes one part with :meth:`Collection.write_part`, as the single-process path does, under a
+temporary name renamed when complete; a part's bytes depend only on its documents, so the
+collection is identical whatever the number of workers or the order tasks finish in. Workers get
+the encoder's spec (``EncoderSpec.to_params()``, the model as the client resolved it: never a
+pickled model), load the model once and keep it; the first task describes the encoder for the
+collection's settings. Failed tasks are retried; ``resume`` skips the parts already written.
 
 Dask is an optional dependency (``pip install disco-pyserini[dask]``), imported here only.
 """
@@ -17,33 +18,20 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from .collection import (
-    DEFAULT_DOCS_PER_PART,
-    STATS,
-    TOTAL,
-    Shard,
-    _check_documents,
-    _id_hash,
-    _prepare_output,
-    _remove_collection,
-    _settings,
-    _write_part,
-    finish_collection,
-    part_path,
-)
+from .collection import DEFAULT_DOCS_PER_PART, Collection, check_documents, collection_settings, id_hash
 from .corpus import Document, corpus_files, parse_document
-from .errors import InputError, UsageError
-from .jsonl import read_jsonl_offsets, write_json
-from .quantize import DEFAULT_SCALE, check_scale
+from .errors import DiscoError, InputError, SettingError, UsageError
+from .jsonl import read_jsonl_offsets
+from .spec import EncoderSpec
 
 logger = logging.getLogger(__name__)
 
-_ENCODERS: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}  # per worker process
+_ENCODERS: dict[tuple[tuple[str, Any], ...], Any] = {}  # per worker process, by spec
 
 
 @dataclass(frozen=True)
@@ -68,7 +56,7 @@ def plan_parts(files: Sequence[str], docs_per_part: int) -> tuple[list[list[Segm
         segment_start: tuple[int, int] | None = None
         segment_count = 0
         for number, start, record in read_jsonl_offsets(path):
-            hashes.append(_id_hash(parse_document(record, path, number).doc_id))
+            hashes.append(id_hash(parse_document(record, path, number).doc_id))
             if segment_start is None:
                 segment_start = (start, number)
             segment_count += 1
@@ -102,18 +90,33 @@ def read_segments(segments: Sequence[Segment]) -> Iterator[Document]:
                 line += 1
 
 
+def _encoder(params: dict[str, Any]) -> Any:
+    """The worker's encoder of the spec ``params``, loaded once per worker process."""
+    key = tuple(sorted(params.items()))
+    if key not in _ENCODERS:
+        _ENCODERS[key] = EncoderSpec.from_params(params).build()
+    return _ENCODERS[key]
+
+
+def describe_task(params: dict[str, Any]) -> dict[str, Any]:
+    """Runs on a Dask worker: the record of the encoder the workers run (what the collection keeps)."""
+    try:
+        return _encoder(params).describe()
+    except DiscoError as error:  # SettingError cannot be unpickled by the client: send the message alone
+        raise DiscoError(str(error)) from None
+
+
 def encode_part_task(task: dict[str, Any]) -> dict[str, Any]:
     """Runs on a Dask worker: encode one part (the model stays loaded in the worker process)."""
-    from .splade import SpladeEncoder
-
-    key = (task["model"], tuple(sorted(task["encoder"].items())))
-    encoder = _ENCODERS.get(key)
-    if encoder is None:
-        encoder = _ENCODERS[key] = SpladeEncoder(task["model"], **task["encoder"])
-    started = time.perf_counter()
-    documents = list(read_segments(task["segments"]))
-    if not os.path.exists(part_path(task["output"], task["part"])):
-        _write_part(task["output"], task["part"], documents, encoder, task["scale"])
+    try:
+        encoder = _encoder(task["spec"])
+        started = time.perf_counter()
+        documents = list(read_segments(task["segments"]))
+        collection = Collection(task["output"])
+        if not collection.has_part(task["part"]):
+            collection.write_part(task["part"], documents, encoder, encoder.spec.scale)
+    except DiscoError as error:  # InputError cannot be unpickled by the client: send the message alone
+        raise DiscoError(str(error)) from None
     return {"part": task["part"], "documents": len(documents), "seconds": time.perf_counter() - started,
             "worker": os.getpid()}
 
@@ -143,31 +146,31 @@ def connect(scheduler: str | None, workers: int, threads_per_worker: int, gpus: 
     return Client(cluster)
 
 
-def encode_with_dask(corpus: Sequence[str], output: str, model: str, encoder_options: dict[str, Any], *,
-                     client: Any, scale: float = DEFAULT_SCALE, docs_per_part: int = DEFAULT_DOCS_PER_PART,
-                     resume: bool = False, overwrite: bool = False, retries: int = 2,
-                     progress: bool = True) -> dict[str, Any]:
-    """Encode ``corpus`` into the collection folder ``output`` on the cluster of ``client``."""
+def encode_with_dask(corpus: Sequence[str], output: str, spec: EncoderSpec, *, client: Any,
+                     docs_per_part: int = DEFAULT_DOCS_PER_PART, resume: bool = False, overwrite: bool = False,
+                     retries: int = 2, progress: bool = True) -> dict[str, Any]:
+    """Encode ``corpus`` into the collection folder ``output`` on the cluster of ``client``.
+
+    Workers compute with ``spec.threads`` torch threads (1 by default) and load the model the
+    client resolved (a preset is fetched once, here). The collection records the encoder as a
+    worker describes it (its device and precision are the workers').
+    """
     from distributed import as_completed
     from tqdm import tqdm
 
-    from .splade import SpladeEncoder
-
-    check_scale(scale)
     if docs_per_part < 1:
-        raise UsageError(f"--docs-per-part must be at least 1 (got {docs_per_part})")
+        raise SettingError("docs_per_part", f"must be at least 1 (got {docs_per_part})")
+    spec = replace(spec.resolved(), threads=spec.threads or 1)
     files = corpus_files(corpus)
     parts, documents, hashes = plan_parts(files, docs_per_part)
-    _check_documents(files, hashes)
-    describe = SpladeEncoder(model, **{**encoder_options, "threads": None}).describe()
-    if overwrite and os.path.isdir(output):
-        _remove_collection(output)
-    _prepare_output(output, _settings(files, docs_per_part, describe, scale), Shard(0, 1), resume=resume,
-                    overwrite=False)
-    write_json(os.path.join(output, STATS, TOTAL), {"documents": documents, "parts": len(parts)})
-    todo = [n for n in range(len(parts)) if not os.path.exists(part_path(output, n))]
-    tasks = [{"model": model, "encoder": encoder_options, "segments": parts[n], "output": os.path.abspath(output),
-              "part": n, "scale": scale} for n in todo]
+    check_documents(files, hashes)
+    record = client.submit(describe_task, spec.to_params(), retries=retries, pure=False).result()
+    collection = Collection(output)
+    collection.start(collection_settings(files, docs_per_part, record), resume=resume, overwrite=overwrite)
+    collection.record_total(documents, len(parts))
+    todo = collection.pending_parts(len(parts))
+    tasks = [{"spec": spec.to_params(), "segments": parts[n], "output": os.path.abspath(output), "part": n}
+             for n in todo]
     started = time.perf_counter()
     encoded = 0
     bar = tqdm(total=sum(sum(s.count for s in parts[n]) for n in todo), desc="encoding on Dask", unit="doc",
@@ -184,4 +187,4 @@ def encode_with_dask(corpus: Sequence[str], output: str, model: str, encoder_opt
     workers = len(client.scheduler_info().get("workers", {}))
     logger.info("%d Dask workers encoded %d documents in %.1f s (%.1f documents/s)", workers, encoded, elapsed,
                 encoded / elapsed if elapsed else 0.0)
-    return {**finish_collection(output), "encoded": encoded, "seconds": elapsed}
+    return {**collection.finish(), "encoded": encoded, "seconds": elapsed}

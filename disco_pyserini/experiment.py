@@ -1,29 +1,32 @@
 """``disco-pyserini run CONFIG``: topics -> encode -> index -> search (each mode) -> evaluate -> compare.
 
 A stage is skipped when its output exists and its metadata matches the configuration: the
-collection's encoder (the digest of the model's weights, not only its name), scale, corpus files
-(path, size and :func:`~disco_pyserini.metadata.file_fingerprint`) and part size; the index's
-collection metadata (by content); each run's index metadata and topics file (by content), query
-model (by weights), query mode and hits. Anything else is redone.
+collection's encoder (by what decides its bytes: the digest of the model's weights, not only its
+name, the vocabulary, max length, precision and scale; see :mod:`disco_pyserini.spec`), corpus
+files (path, size and :func:`~disco_pyserini.metadata.file_fingerprint`) and part size; the
+index's collection metadata (by content); each run's index metadata and topics file (by content),
+query encoder (as the collection's), query mode and hits. Anything else is redone; threads and
+batch size change the speed only, and redo nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
-from .collection import collection_is_current, encode_collection
+from .collection import Collection, encode_collection
 from .compare import compare_runs, comparison_json, markdown, plot_by_depth, write_csv
 from .config import ExperimentConfig
 from .evaluate import get_protocol
 from .indexing import INDEX_METADATA, build_index, index_is_current
 from .jsonl import read_json_object, write_json
 from .metadata import file_sha256
-from .models import resolve_model
 from .queries import QueryEncoding
-from .runs import read_qrels, read_run
+from .runs import metadata_path, read_qrels, read_run
 from .search import ImpactSearcher, search_topics, write_search_run
+from .spec import EncoderSpec, output_identity
 from .splade import SpladeEncoder
 from .topics import read_topics, write_topics
 
@@ -31,10 +34,13 @@ logger = logging.getLogger(__name__)
 
 
 def _run_current(path: str, description: dict[str, Any]) -> bool:
-    if not (os.path.exists(path) and os.path.exists(path + ".json")):
+    """Whether the run at ``path`` was made as ``description`` says; its encoder is compared by what
+    decides the bytes (:func:`~disco_pyserini.spec.output_identity`), not by speed settings."""
+    if not (os.path.exists(path) and os.path.exists(metadata_path(path))):
         return False
-    recorded = read_json_object(path + ".json", "run metadata")
-    return all(recorded.get(key) == value for key, value in description.items())
+    recorded = read_json_object(metadata_path(path), "run metadata")
+    return all(output_identity(recorded.get(key) or {}) == output_identity(value) if key == "encoder"
+               else recorded.get(key) == value for key, value in description.items())
 
 
 def prepare_topics(config: ExperimentConfig) -> str:
@@ -53,14 +59,14 @@ def run_experiment(config: ExperimentConfig, *, heap: str | None = None, progres
     topics_path = prepare_topics(config)
     topics = read_topics(topics_path)
 
-    encoder = SpladeEncoder(resolve_model(config.document_model, "document"), max_length=config.max_length,
-                            batch_size=config.batch_size, threads=config.threads, option="document_model")
-    if collection_is_current(config.collection, config.corpus, encoder.describe(), scale=config.scale,
-                             docs_per_part=config.docs_per_part):
+    spec = EncoderSpec(config.document_model, max_length=config.max_length, scale=config.scale,
+                       batch_size=config.batch_size, threads=config.threads)
+    encoder = SpladeEncoder(spec, option="document_model")
+    if Collection(config.collection).matches(encoder.describe(), config.corpus, docs_per_part=config.docs_per_part):
         logger.info("collection %s is up to date", config.collection)
     else:
-        encode_collection(list(config.corpus), config.collection, encoder, scale=config.scale,
-                          docs_per_part=config.docs_per_part, overwrite=True, progress=progress)
+        encode_collection(list(config.corpus), config.collection, encoder, docs_per_part=config.docs_per_part,
+                          overwrite=True, progress=progress)
     del encoder
     if index_is_current(config.index, config.collection):
         logger.info("index %s is up to date", config.index)
@@ -72,9 +78,8 @@ def run_experiment(config: ExperimentConfig, *, heap: str | None = None, progres
     run_paths = {}
     for search in config.searches:
         if search.query_model not in encodings:
-            encodings[search.query_model] = QueryEncoding(search.query_model, max_length=config.max_length,
-                                                          scale=config.scale, batch_size=config.batch_size,
-                                                          threads=config.threads, option="query_model")
+            encodings[search.query_model] = QueryEncoding(replace(spec, model=search.query_model, side="query"),
+                                                          option="query_model")
         encoding = encodings[search.query_model]
         path = os.path.join(config.runs, f"{search.name}.trec")
         description = {"index": os.path.abspath(config.index),

@@ -14,7 +14,7 @@ import shutil
 import time
 from typing import Any
 
-from .collection import METADATA, VECTORS, read_collection_metadata
+from .collection import Collection
 from .errors import DiscoError, InputError, UsageError
 from .java import autoclass, start_jvm
 from .jsonl import read_json_object, write_json
@@ -36,7 +36,8 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
         raise UsageError(f"--threads must be at least 1 (got {threads})")
     if shards < 1:
         raise UsageError(f"--index-shards must be at least 1 (got {shards})")
-    metadata = read_collection_metadata(collection)
+    source = Collection(collection)
+    metadata = source.metadata()
     if shards > metadata["parts"]:
         raise UsageError(f"--index-shards {shards}: the collection has only {metadata['parts']} part(s); "
                          f"encode it with a smaller --docs-per-part")
@@ -49,7 +50,7 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
         shutil.rmtree(index)
     start_jvm(heap)
     started = time.perf_counter()
-    vectors = os.path.join(collection, VECTORS)
+    vectors = source.vectors_folder
     if shards == 1:
         indexed = _run_indexer(vectors, index, threads, store_raw)
         shard_info = None
@@ -74,7 +75,7 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
     info = {
         **artifact_header("index" if shards == 1 else "index-shards"),
         "collection": os.path.abspath(collection),
-        "collection_metadata_sha256": file_sha256(os.path.join(collection, METADATA)),
+        "collection_metadata_sha256": file_sha256(source.metadata_path),
         "encoder": metadata["encoder"],
         "scale": metadata["scale"],
         "documents": indexed,
@@ -148,6 +149,7 @@ def index_is_current(index: str, collection: str) -> bool:
         metadata = read_index_metadata(index)
     except DiscoError:
         return False
+    source = Collection(collection)
     return (metadata is not None and metadata["collection"] == os.path.abspath(collection)
-            and os.path.exists(os.path.join(collection, METADATA))
-            and metadata.get("collection_metadata_sha256") == file_sha256(os.path.join(collection, METADATA)))
+            and os.path.exists(source.metadata_path)
+            and metadata.get("collection_metadata_sha256") == file_sha256(source.metadata_path))

@@ -14,8 +14,8 @@ from typing import Any
 
 from .conversation import flatten_conversation
 from .encoded_queries import QueryCache
-from .models import resolve_model
-from .quantize import DEFAULT_SCALE, check_scale, to_impacts
+from .quantize import to_impacts
+from .spec import EncoderSpec, output_identity
 from .splade import SpladeEncoder
 from .topics import Topic
 
@@ -32,19 +32,22 @@ def query_string(query: str | Sequence[Any]) -> str:
 class QueryEncoding:
     """Encodes query strings or conversations into ``{token: impact}`` with a query model.
 
-    ``splade`` is an encoder already built (e.g. around a student in training); ``model`` then only
-    names it and the encoder options are its own.
+    ``encoder`` is an :class:`EncoderSpec`, a model name (a preset's query model, a hub id or a
+    folder; ``settings`` then are the spec's other settings) or a :class:`SpladeEncoder` already
+    built (e.g. around a student in training). The impacts use the spec's ``scale``, which must be
+    the documents'.
     """
 
-    def __init__(self, model: str, *, max_length: int = 256, scale: float = DEFAULT_SCALE,
-                 batch_size: int = 32, device: str | None = None, threads: int | None = None,
-                 precision: str = "auto", option: str = "--model", splade: SpladeEncoder | None = None) -> None:
-        self.scale = check_scale(scale)
-        self.model = model
+    def __init__(self, encoder: EncoderSpec | SpladeEncoder | str, *, option: str = "--model",
+                 **settings: Any) -> None:
+        if isinstance(encoder, str):
+            encoder = EncoderSpec(encoder, side="query", **settings)
+        elif settings:
+            raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
+        self.model = encoder.model if isinstance(encoder, EncoderSpec) else encoder.spec.model
+        self.splade = SpladeEncoder(encoder, option=option) if isinstance(encoder, EncoderSpec) else encoder
+        self.scale = self.splade.spec.scale
         self.last_encoded = 0
-        self.splade = splade if splade is not None else SpladeEncoder(
-            resolve_model(model, "query"), max_length=max_length, batch_size=batch_size, device=device,
-            threads=threads, precision=precision, option=option)
 
     def encode_one(self, query: str | Sequence[Any]) -> dict[str, int]:
         return self.encode_many([query])[0]
@@ -55,12 +58,12 @@ class QueryEncoding:
         return [to_impacts(v.indices, v.weights, self.splade.vocabulary, self.scale) for v in vectors]
 
     def describe(self) -> dict[str, Any]:
-        return {**self.splade.describe(), "scale": self.scale, "preset_or_model": self.model}
+        """The encoder's record (:meth:`SpladeEncoder.describe`) and the preset or model as given."""
+        return {**self.splade.describe(), "preset_or_model": self.model}
 
     def cache_key(self, mode: str) -> dict[str, Any]:
-        return {"model_sha256": self.splade.model_sha256, "vocabulary_sha256": self.splade.vocabulary_fingerprint,
-                "query_mode": mode, "max_length": self.splade.max_length, "scale": self.scale,
-                "precision": self.splade.precision}
+        """What decides a cached query's vector: the encoder's output identity and the query mode."""
+        return {**output_identity(self.describe()), "query_mode": mode}
 
     def encode_topics(self, topics: Sequence[Topic], mode: str, *, cache: str | None = None) -> list[dict[str, int]]:
         """The impact query of every topic in ``mode``; with a cache folder, only the turns whose

@@ -21,6 +21,7 @@ from typing import Any
 
 from .java import import_pyserini_search
 from .queries import QueryEncoding
+from .spec import EncoderSpec
 
 import_pyserini_search()  # configures the JVM, then Pyserini's encoders import cleanly
 
@@ -38,8 +39,9 @@ class DiscoQueryEncoder(QueryEncoder):
                  batch_size: int = 32, device: str | None = None, threads: int | None = None,
                  precision: str = "auto") -> None:
         super().__init__()
-        self.encoding = QueryEncoding(model, max_length=max_length, scale=scale, batch_size=batch_size,
-                                      device=device, threads=threads, precision=precision)
+        self.encoding = QueryEncoding(EncoderSpec(model, side="query", max_length=max_length, scale=scale,
+                                                  batch_size=batch_size, device=device, threads=threads,
+                                                  precision=precision))
         self.has_model = True
 
     @property

@@ -13,6 +13,11 @@ the chunk, not by the batch.
 
 Texts are tokenized once, truncated on the right to ``max_length`` tokens, sorted by length so
 that batches carry little padding, and returned in their original order.
+
+One forward serves inference (documents and queries: :meth:`SpladeEncoder.encode`) and training
+(the student of ``distill`` and its ``mse`` teacher: :meth:`SpladeEncoder.forward`), so a fix to
+one reaches the other. The encoder is built from an :class:`~disco_pyserini.spec.EncoderSpec` and
+describes itself with it.
 """
 
 from __future__ import annotations
@@ -22,19 +27,19 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import SettingError
 from .models import load_model
-from .spec import PRECISIONS
+from .spec import EncoderSpec
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
-
 
 
 class SparseVector(NamedTuple):
@@ -47,8 +52,8 @@ class SparseVector(NamedTuple):
 def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """The SPLADE formula, literally: ``max_t log(1 + relu(logits)) * mask``; ``[B, L, V] -> [B, V]``.
 
-    This is the reference that :class:`SpladeEncoder` computes more cheaply; it is used where the
-    full logits already exist (training) and in tests.
+    This is the reference that :class:`SpladeEncoder` computes more cheaply, in both of its modes;
+    the tests compare them with it.
     """
     import torch
 
@@ -144,47 +149,56 @@ class _LeanBert:
 
 
 class SpladeEncoder:
-    """Encode texts into SPLADE vectors with a masked-LM checkpoint (hub id or local folder).
+    """Encode texts into SPLADE vectors with the masked-LM checkpoint an :class:`EncoderSpec` names.
 
-    ``batch_size`` texts go through the transformer at once; the output layer sees at most
-    ``token_chunk`` tokens at once. ``threads`` sets torch's CPU threads. ``precision`` ``auto``
-    is float32 on CPU and bfloat16 autocast on CUDA. ``loaded`` is an already loaded
-    ``(tokenizer, model)`` to encode with instead of loading ``model`` (then only its name): a
-    student in training, put in eval mode by the caller; its parameters keep their gradients.
+    ``SpladeEncoder(spec)``, or ``SpladeEncoder(model, max_length=..., ...)`` with the spec's
+    settings as keywords. ``spec`` afterwards is what runs: the model resolved (a preset to its
+    ``side``'s model), the device and the precision chosen; :meth:`describe` adds the digests of the
+    weights and of the vocabulary, and is what artifacts record.
+
+    Two modes share the forward (see :meth:`_max_logits_padded`):
+
+    * **inference** (:meth:`encode`, :meth:`max_logits`), under ``torch.inference_mode()``: on CPU
+      every text runs alone, without padding, so its vector does not depend on its batch; on CUDA
+      batches are length-sorted and padded, and the output layer sees at most ``token_chunk``
+      tokens at once. ``precision`` ``auto`` is float32 on CPU and bfloat16 autocast on CUDA.
+    * **trainable** (:meth:`forward`), with autograd: a padded batch whose real tokens go through the
+      output layer at once, under float16 autocast on CUDA (with a gradient scaler, as training runs).
+
+    ``trainable`` keeps the parameters' gradients (a student to train); otherwise they are frozen.
+    ``loaded`` is an already loaded ``(tokenizer, model)`` to encode with instead of loading the
+    spec's model, which then only names it (a student in training, put in eval mode by the caller;
+    its gradients are left as they are). ``option`` names the model in load errors.
     """
 
-    def __init__(self, model: str, *, max_length: int = 256, batch_size: int = 32,
-                 device: str | None = None, threads: int | None = None, precision: str = "auto",
-                 token_chunk: int | None = None, exact: bool | None = None,
-                 option: str = "--model", loaded: tuple[Any, Any] | None = None) -> None:
+    def __init__(self, spec: EncoderSpec | str, *, token_chunk: int | None = None, exact: bool | None = None,
+                 trainable: bool = False, loaded: tuple[Any, Any] | None = None, option: str = "--model",
+                 **settings: Any) -> None:
         import torch
 
-        if max_length < 2:
-            raise UsageError(f"--max-length must be at least 2 (got {max_length})")
-        if batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
-        if precision not in PRECISIONS:
-            raise UsageError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        if threads is not None:
-            if threads < 1:
-                raise UsageError(f"--threads must be at least 1 (got {threads})")
-            torch.set_num_threads(threads)
-        self.model_name = model
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if isinstance(spec, str):
+            spec = EncoderSpec(spec, **settings)
+        elif settings:
+            raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
+        if spec.threads is not None:
+            torch.set_num_threads(spec.threads)
+        self.device = torch.device(spec.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # On CPU every text is computed alone (see _max_logits_exact): results do not depend on
         # batch size, batch neighbours or sharding, and cost no padding. GPUs need padded batches.
         self.exact = self.device.type == "cpu" if exact is None else exact
+        precision = spec.precision
         if precision == "auto":
             precision = "bfloat16" if self.device.type == "cuda" else "float32"
         if self.exact and precision != "float32":
-            raise UsageError(f"--precision {precision}: on {self.device.type} every text is encoded alone in float32 "
-                             f"(exact and batch-independent); use --precision float32 or auto, or a CUDA device")
-        self.precision = precision
-        self.tokenizer, self.model = loaded if loaded is not None else load_model(model, option=option)
-        self.model.to(self.device)
+            raise SettingError("precision", f"{precision}: on {self.device.type} every text is encoded alone in "
+                                            f"float32 (exact and batch-independent); use float32 or auto, or a CUDA "
+                                            f"device")
         if loaded is None:
+            spec = spec.resolved()
+        self.spec = replace(spec, device=str(self.device), precision=precision)
+        self.tokenizer, self.model = loaded if loaded is not None else load_model(spec.model, option=option)
+        self.model.to(self.device)
+        if loaded is None and not trainable:
             self.model.requires_grad_(False)
         self.tokenizer.truncation_side = "right"
         self.token_chunk = token_chunk or (16384 if self.device.type == "cuda" else 512)
@@ -196,13 +210,25 @@ class SpladeEncoder:
                 self.vocabulary[index] = token
         output_size = self.model.get_output_embeddings().weight.shape[0]
         if output_size != len(self.vocabulary):
-            raise UsageError(f"{option} {model}: the output layer has {output_size} entries but the "
-                             f"tokenizer {len(self.vocabulary)}; SPLADE needs them to match")
+            raise SettingError("model", f"{spec.model}: the output layer has {output_size} entries but the "
+                                        f"tokenizer {len(self.vocabulary)}; SPLADE needs them to match")
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._lean = None
-        if self.exact and self.precision == "float32" and self.max_length <= self.token_chunk:
+        if self.exact and not trainable and self.precision == "float32" and self.max_length <= self.token_chunk:
             probes = self.tokenize(["a", "SPLADE weights are the max over tokens of log(1 + relu(logits))."])
             self._lean = _LeanBert.build(self.model, self.max_length, probes)
+
+    @property
+    def max_length(self) -> int:
+        return self.spec.max_length
+
+    @property
+    def batch_size(self) -> int:
+        return self.spec.batch_size
+
+    @property
+    def precision(self) -> str:
+        return self.spec.precision
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -221,6 +247,18 @@ class SpladeEncoder:
         """sha256 of the vocabulary in id order: two models can share an index iff these match."""
         return vocabulary_fingerprint(self.vocabulary)
 
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the spec cannot say: the digests of the weights and of the vocabulary that run
+        (a model folder trained again is a different model under the same name)."""
+        return {"model_sha256": self.model_sha256, "vocabulary_size": len(self.vocabulary),
+                "vocabulary_sha256": self.vocabulary_fingerprint}
+
+    def describe(self) -> dict[str, Any]:
+        """What an artifact records about the encoder that made it: every setting of :attr:`spec`
+        (``EncoderSpec.from_params`` takes it back) and :attr:`identity`."""
+        return {**self.spec.to_params(), **self.identity}
+
     # -- tokenization -----------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text with special tokens, truncated on the right to ``max_length``."""
@@ -231,7 +269,7 @@ class SpladeEncoder:
                                  return_attention_mask=False, return_token_type_ids=False)
         return [list(ids) for ids in encoded["input_ids"]]
 
-    # -- encoding ---------------------------------------------------------------------------
+    # -- inference --------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> list[SparseVector]:
         """SPLADE vectors of ``texts``, in order."""
         return self.encode_token_ids(self.tokenize(texts))
@@ -270,6 +308,7 @@ class SpladeEncoder:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def _pad(self, batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_ids, attention_mask)``, ``[B, L]`` each: the texts padded on the right."""
         import torch
 
         lengths = [len(ids) for ids in batch]
@@ -282,16 +321,14 @@ class SpladeEncoder:
         return input_ids.to(self.device), attention_mask.to(self.device)
 
     def max_logits(self, batch: Sequence[Sequence[int]]) -> torch.Tensor:
-        """``[B, V]``: per text, the max over its real tokens of the MLM logits."""
+        """``[B, V]``: per text, the max over its real tokens of the MLM logits (inference mode)."""
         import torch
 
         with torch.inference_mode(), self._autocast():
-            if self._parts is None:
-                input_ids, attention_mask = self._pad(batch)
-                return self._max_logits_whole(input_ids, attention_mask)
-            if self.exact:
+            if self.exact and self._parts is not None:
                 return self._max_logits_exact(batch)
-            return self._max_logits_padded(batch)
+            input_ids, attention_mask = self._pad(batch)
+            return self._max_logits_padded(input_ids, attention_mask, self.token_chunk)
 
     def _max_logits_exact(self, batch: Sequence[Sequence[int]]) -> torch.Tensor:
         import torch
@@ -314,55 +351,68 @@ class SpladeEncoder:
             torch.maximum(maxima, head(tokens[start:start + self.token_chunk]).float().amax(dim=0), out=maxima)
         return maxima
 
-    def _max_logits_padded(self, batch: Sequence[Sequence[int]]) -> torch.Tensor:
-        """Padded batches (for GPUs); the head sees only real tokens, ``token_chunk`` at a time."""
+    # -- the forward both modes share -------------------------------------------------------
+    def _max_logits_padded(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                           token_chunk: int | None) -> torch.Tensor:
+        """``[B, V]`` float32, per text the max of the logits over its real tokens, for a padded batch.
+
+        The body runs on the padded batch; the output layer sees only the real tokens, texts one
+        after another, whole texts of at most ``token_chunk`` tokens at a time (``None``: all of
+        them at once, as training runs it). Architectures that cannot be split into body and head
+        run whole, masked (:meth:`_max_logits_whole`).
+        """
         import torch
 
-        body, head = self._parts  # type: ignore[misc]
-        input_ids, attention_mask = self._pad(batch)
-        lengths = [len(ids) for ids in batch]
+        if self._parts is None:
+            return self._max_logits_whole(input_ids, attention_mask, token_chunk)
+        body, head = self._parts
+        lengths = attention_mask.sum(dim=1).tolist()
         hidden = body(input_ids=input_ids, attention_mask=attention_mask)[0]
         real = hidden[attention_mask.bool()]  # [sum(lengths), H], texts one after another
-        maxima = torch.empty((len(batch), len(self.vocabulary)), dtype=torch.float32, device=self.device)
+        maxima = []
         row = offset = 0
-        while row < len(batch):
+        while row < len(lengths):
             end, tokens = row, 0
-            while end < len(batch) and (end == row or tokens + lengths[end] <= self.token_chunk):
+            while end < len(lengths) and (end == row or token_chunk is None or tokens + lengths[end] <= token_chunk):
                 tokens += lengths[end]
                 end += 1
             logits = head(real[offset:offset + tokens]).float()
             position = 0
-            for text in range(row, end):
-                maxima[text] = logits[position:position + lengths[text]].amax(dim=0)
-                position += lengths[text]
+            for length in lengths[row:end]:
+                maxima.append(logits[position:position + length].amax(dim=0))
+                position += length
             offset += tokens
             row = end
-        return maxima
+        return torch.stack(maxima)
 
-    def _max_logits_whole(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Fallback for architectures we cannot split: the whole model on small groups of texts."""
+    def _max_logits_whole(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          token_chunk: int | None) -> torch.Tensor:
+        """Fallback for architectures we cannot split: the whole model on groups of texts of at most
+        ``token_chunk`` padded tokens (``None``: all at once), the padding masked out of the max."""
         import torch
 
-        group = max(1, self.token_chunk // input_ids.shape[1])
+        group = input_ids.shape[0] if token_chunk is None else max(1, token_chunk // input_ids.shape[1])
         parts = []
         for start in range(0, input_ids.shape[0], group):
             ids, mask = input_ids[start:start + group], attention_mask[start:start + group]
             logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-            logits.masked_fill_(~mask.bool().unsqueeze(-1), torch.finfo(logits.dtype).min)
+            logits = logits.masked_fill(~mask.bool().unsqueeze(-1), torch.finfo(logits.dtype).min)
             parts.append(logits.amax(dim=1))
         return torch.cat(parts)
 
-    def describe(self) -> dict[str, Any]:
-        """What an artifact records about the encoder that made it (the model by name and by the
-        digest of its weights, so that a model folder trained again is a different model)."""
-        return {
-            "model": self.model_name,
-            "model_sha256": self.model_sha256,
-            "max_length": self.max_length,
-            "vocabulary_size": len(self.vocabulary),
-            "vocabulary_sha256": self.vocabulary_fingerprint,
-            "precision": self.precision,
-        }
+    # -- trainable mode ---------------------------------------------------------------------
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        """``[B, V]`` SPLADE weights of ``texts`` with autograd, for training: one padded batch, the
+        output layer on all its real tokens at once, float16 autocast on CUDA, and the max taken
+        before ``log(1 + relu(.))``, the same function with the same gradient (both are
+        non-decreasing) at a fraction of the memory of the literal formula on ``[B, L, V]`` logits.
+        Dropout follows the model's train or eval mode."""
+        import torch
+
+        input_ids, attention_mask = self._pad(self.tokenize(texts))
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
+            maxima = self._max_logits_padded(input_ids, attention_mask, None)
+        return torch.log1p(torch.relu(maxima))
 
 
 def _sparse(weights: torch.Tensor) -> SparseVector:

@@ -329,7 +329,7 @@ def test_gz_readers_name_the_line_reached(tmp_path):
 
 
 def test_run_metadata_that_is_not_an_object(tmp_path):
-    from disco_pyserini.distill import _run_score_scale
+    from disco_pyserini.distill_data import teacher_score_scale
     from disco_pyserini.experiment import _run_current
 
     run = write(tmp_path / "run.trec", GOOD_RUN)
@@ -338,7 +338,7 @@ def test_run_metadata_that_is_not_an_object(tmp_path):
                                          r"string"):
         _run_current(run, {"hits": 10})
     with pytest.raises(InputError, match=r"run\.trec\.json: run metadata must be a JSON object"):
-        _run_score_scale([run], 100.0)
+        teacher_score_scale([run], 100.0)
 
 
 def test_equal_values_in_both_files_are_fine(tmp_path):

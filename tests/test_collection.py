@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from disco_pyserini.collection import METADATA, SETTINGS, Shard, encode_collection, read_collection_metadata
+from disco_pyserini.collection import METADATA, SETTINGS, Collection, Shard, encode_collection
 from disco_pyserini.corpus import Document, document_text, iter_corpus
 from disco_pyserini.errors import InputError, UsageError
 from disco_pyserini.jsonl import atomic_output
@@ -81,7 +81,7 @@ def test_collection_lines_and_metadata(tmp_path, tiny_encoder):
     (vector,) = tiny_encoder.encode([lines[0]["contents"]])
     from disco_pyserini.quantize import to_impacts
     assert lines[0]["vector"] == to_impacts(vector.indices, vector.weights, tiny_encoder.vocabulary, 100)
-    metadata = read_collection_metadata(str(tmp_path / "coll"))
+    metadata = Collection(str(tmp_path / "coll")).metadata()
     assert metadata["scale"] == 100 and metadata["encoder"]["max_length"] == 256
     assert metadata["encoder"]["vocabulary_size"] == 30522 and metadata["package_version"]
     assert metadata["documents"] == 4 and metadata["empty_vectors"] == 0
@@ -95,7 +95,7 @@ def test_output_is_not_overwritten_by_accident(tmp_path, tiny_encoder):
     with pytest.raises(UsageError, match="other settings \\(scale\\)"):
         encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, scale=50, resume=True, progress=False)
     encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, scale=50, overwrite=True, progress=False)
-    assert read_collection_metadata(str(tmp_path / "coll"))["scale"] == 50
+    assert Collection(str(tmp_path / "coll")).metadata()["scale"] == 50
 
 
 def test_shards_fill_one_folder_byte_identical_to_one_process(tmp_path, tiny_encoder, cacm_documents):
@@ -107,7 +107,7 @@ def test_shards_fill_one_folder_byte_identical_to_one_process(tmp_path, tiny_enc
                               shard=Shard(1, 3), progress=False)
     assert not first["complete"]
     with pytest.raises(UsageError, match="not finished"):
-        read_collection_metadata(str(tmp_path / "sharded"))
+        Collection(str(tmp_path / "sharded")).metadata()
     for index in (2, 0):
         last = encode_collection([corpus], str(tmp_path / "sharded"), tiny_encoder, docs_per_part=16,
                                  shard=Shard(index, 3), progress=False)
@@ -170,3 +170,100 @@ def test_shard_syntax():
     for bad in ("4/4", "x", "1/0", "-1/2"):
         with pytest.raises(UsageError):
             Shard.parse(bad)
+
+
+def test_resume_takes_other_speed_settings_but_refuses_other_output_settings(tmp_path, tiny_encoder, tiny_model):
+    """Batch size and threads do not change a part's bytes on CPU: a resume may use others. The max
+    length does: a resume with another is refused, as one with another scale is."""
+    from disco_pyserini.splade import SpladeEncoder
+
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=1, progress=False)
+    reference = {n: (tmp_path / "coll" / "vectors" / n).read_bytes() for n in os.listdir(tmp_path / "coll" / "vectors")}
+    os.unlink(tmp_path / "coll" / "vectors" / "part-00001.jsonl")
+    os.unlink(tmp_path / "coll" / METADATA)
+    with pytest.raises(UsageError, match="other settings"):
+        encode_collection([corpus], str(tmp_path / "coll"), SpladeEncoder(tiny_model, max_length=64), docs_per_part=1,
+                          resume=True, progress=False)
+    result = encode_collection([corpus], str(tmp_path / "coll"), SpladeEncoder(tiny_model, batch_size=3),
+                               docs_per_part=1, resume=True, progress=False)
+    assert result["complete"] and result["encoded"] == 1
+    assert {n: (tmp_path / "coll" / "vectors" / n).read_bytes() for n in reference} == reference
+
+
+def test_overwrite_replaces_what_an_encoding_wrote_and_keeps_other_files(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    output = tmp_path / "coll"
+    encode_collection([corpus], str(output), tiny_encoder, docs_per_part=1, progress=False)
+    (output / "notes.txt").write_text("mine")
+    result = encode_collection([corpus], str(output), tiny_encoder, docs_per_part=3, overwrite=True, progress=False)
+    assert result["complete"] and result["parts"] == 2
+    assert sorted(os.listdir(output / "vectors")) == ["part-00000.jsonl", "part-00001.jsonl"]
+    assert (output / "notes.txt").read_text() == "mine"
+
+
+# -- the Collection object -------------------------------------------------------------------------
+def test_pending_parts_are_the_shards_parts_not_yet_written(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    collection = Collection(tmp_path / "coll")
+    assert collection.pending_parts(4) == [0, 1, 2, 3]  # nothing written: the folder does not exist yet
+    result = encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=1, shard=Shard(0, 2),
+                               progress=False)
+    assert not result["complete"] and result["missing_parts"] == ["part-00001.jsonl", "part-00003.jsonl"]
+    assert collection.pending_parts(4) == [1, 3]
+    assert collection.pending_parts(4, Shard(0, 2)) == [] and collection.pending_parts(4, Shard(1, 2)) == [1, 3]
+
+
+def test_vectors_are_read_back_as_the_part_files_hold_them(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=3, progress=False)
+    lines = [json.loads(line) for name in ("part-00000.jsonl", "part-00001.jsonl")
+             for line in (tmp_path / "coll" / "vectors" / name).read_text(encoding="utf-8").splitlines()]
+    found = Collection(tmp_path / "coll").vectors(["d4", "d1", "absent"])
+    assert list(found) == ["d1", "d4"]  # collection order; a document it lacks is absent
+    assert found == {line["id"]: line["vector"] for line in lines if line["id"] in ("d1", "d4")}
+
+
+def test_matches_compares_what_decides_the_bytes(tmp_path, tiny_encoder, tiny_model):
+    """Speed settings and the model's name may differ; the corpus, the part size, the weights, the
+    max length and the scale may not."""
+    from disco_pyserini.splade import SpladeEncoder
+
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    collection = Collection(tmp_path / "coll")
+    assert not collection.matches(tiny_encoder.describe(), [corpus], docs_per_part=3)  # not encoded yet
+    encode_collection([corpus], collection.folder, tiny_encoder, docs_per_part=3, progress=False)
+    record = tiny_encoder.describe()
+    assert collection.matches(record, [corpus], docs_per_part=3)
+    faster = {**record, "threads": 2, "batch_size": 5, "model": "/a/copy/of/splade-tiny"}
+    assert collection.matches(faster, [corpus], docs_per_part=3)
+    assert not collection.matches(record, [corpus], docs_per_part=2)
+    assert not collection.matches({**record, "scale": 50}, [corpus], docs_per_part=3)
+    assert not collection.matches(SpladeEncoder(tiny_model, max_length=64).describe(), [corpus], docs_per_part=3)
+    assert not collection.matches({**record, "model_sha256": "0" * 64}, [corpus], docs_per_part=3)
+    other = write_lines(tmp_path / "other.jsonl", DOCS[:2])
+    assert not collection.matches(record, [other], docs_per_part=3)
+
+
+def test_a_collection_written_before_the_spec_existed_still_matches(tmp_path, tiny_encoder):
+    """Old metadata kept the scale beside the encoder and recorded no speed settings."""
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    collection = Collection(tmp_path / "coll")
+    encode_collection([corpus], collection.folder, tiny_encoder, docs_per_part=3, progress=False)
+    metadata = json.loads((tmp_path / "coll" / METADATA).read_text())
+    for key in ("side", "scale", "batch_size", "device", "threads"):
+        del metadata["encoder"][key]
+    (tmp_path / "coll" / METADATA).write_text(json.dumps(metadata))
+    assert collection.matches(tiny_encoder.describe(), [corpus], docs_per_part=3)
+    assert collection.spec().scale == 100 and collection.spec().max_length == 256
+
+
+def test_the_collections_spec_rebuilds_its_encoder(tmp_path, tiny_encoder):
+    corpus = write_lines(tmp_path / "c.jsonl", DOCS)
+    encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, scale=50, docs_per_part=3, progress=False)
+    spec = Collection(tmp_path / "coll").spec()
+    assert spec.scale == 50 and spec.model == tiny_encoder.spec.model
+    encode_collection([corpus], str(tmp_path / "again"), spec.build(), docs_per_part=3, progress=False)
+    for name in ("part-00000.jsonl", "part-00001.jsonl"):
+        again, first = (tmp_path / folder / "vectors" / name for folder in ("again", "coll"))
+        assert again.read_bytes() == first.read_bytes()

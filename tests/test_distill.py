@@ -10,20 +10,18 @@ import pytest
 
 from disco_pyserini.cli import main
 from disco_pyserini.demo import sample_path
-from disco_pyserini.distill import (
-    AntiZero,
+from disco_pyserini.distill_data import (
     DistillConfig,
-    KLDistill,
-    RepresentationMSE,
     Sampler,
-    _run_score_scale,
     build_examples,
-    fuse_runs,
     split_conversations,
+    teacher_score_scale,
     teacher_scores,
     validation_targets,
 )
 from disco_pyserini.errors import UsageError
+from disco_pyserini.fusion import fuse_runs
+from disco_pyserini.losses import AntiZero, KLDistill, RepresentationMSE
 from disco_pyserini.runs import read_qrels, read_run
 from disco_pyserini.topics import Topic, conversation_id, read_topics, write_topics
 
@@ -244,12 +242,12 @@ def test_teacher_scores_are_brought_back_to_float_dot_products(tmp_path):
     run = tmp_path / "teacher.trec"
     run.write_text("q Q0 d 1 120000 t\n")
     (tmp_path / "teacher.trec.json").write_text(json.dumps({"encoder": {"scale": 100}}))
-    assert _run_score_scale([str(run)], doc_scale=100.0) == 10_000.0
+    assert teacher_score_scale([str(run)], doc_scale=100.0) == 10_000.0
     other = tmp_path / "other.trec"
     other.write_text("q Q0 d 1 1200 t\n")
     (tmp_path / "other.trec.json").write_text(json.dumps({"encoder": {"scale": 10}}))
     with pytest.raises(UsageError, match="different scales"):
-        _run_score_scale([str(run), str(other)], doc_scale=100.0)
+        teacher_score_scale([str(run), str(other)], doc_scale=100.0)
 
 
 # -- end to end on the bundled sample, with SPLADE-tiny ------------------------------------------

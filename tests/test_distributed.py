@@ -43,6 +43,7 @@ def test_dask_local_cluster_is_byte_identical(corpus):
 
 def test_a_worker_killed_midway_is_retried(corpus, tiny_model):
     from disco_pyserini.distributed import connect, encode_with_dask
+    from disco_pyserini.spec import EncoderSpec
 
     root, path = corpus
     output = root / "killed"
@@ -62,7 +63,7 @@ def test_a_worker_killed_midway_is_retried(corpus, tiny_model):
 
         killer = threading.Thread(target=kill_when_started)
         killer.start()
-        result = encode_with_dask([str(path)], str(output), tiny_model, {"threads": 1}, client=client,
+        result = encode_with_dask([str(path)], str(output), EncoderSpec(tiny_model, threads=1), client=client,
                                   docs_per_part=30, progress=False)
         killer.join()
     finally:

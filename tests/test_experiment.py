@@ -78,3 +78,13 @@ def test_an_edited_corpus_of_the_same_size_is_encoded_again(experiment):
     os.utime(corpus, ns=(status.st_atime_ns, status.st_mtime_ns))  # and its old time, as `cp -p` keeps it
     assert main(["-q", "run", config]) == 0
     assert stamps(root)["collection/disco_collection.json"] != before["collection/disco_collection.json"]
+
+
+def test_other_threads_and_batch_size_redo_nothing(experiment):
+    """On CPU they change the speed, not the bytes: nothing is encoded, indexed or searched again."""
+    root, config, _, _ = experiment
+    before = stamps(root)
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write("threads: 2\nbatch_size: 5\n")
+    assert main(["-q", "run", config]) == 0
+    assert stamps(root) == before

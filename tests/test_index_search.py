@@ -111,3 +111,21 @@ def test_more_than_1024_query_terms(cacm_index, encoding):
 def test_not_an_index(tmp_path):
     with pytest.raises(UsageError, match="not a Lucene index"):
         ImpactSearcher(str(tmp_path))
+
+
+def test_an_index_built_before_the_spec_existed_is_searched_and_checked(cacm_index, encoding, tmp_path):
+    """Its metadata kept the scale beside the encoder record, which had no speed settings."""
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(cacm_index / "index", index)
+    metadata = json.loads((index / "disco_index.json").read_text())
+    metadata["encoder"] = {key: metadata["encoder"][key] for key in ("model", "model_sha256", "max_length",
+                                                                     "vocabulary_size", "vocabulary_sha256",
+                                                                     "precision")}
+    (index / "disco_index.json").write_text(json.dumps(metadata))
+    topics = [Topic(str(i), ((text, None),)) for i, text in enumerate(QUERIES)]
+    old = dict(search_topics(ImpactSearcher(str(index)), topics, encoding, mode="raw", hits=20))
+    assert old == dict(search_topics(ImpactSearcher(str(cacm_index / "index")), topics, encoding, mode="raw", hits=20))
+    with pytest.raises(UsageError, match="pass --scale 100"):
+        check_compatible(read_index_metadata(str(index)), {**encoding.describe(), "scale": 50}, index="idx")

@@ -111,3 +111,27 @@ def test_a_very_long_conversation_is_searched(tmp_path, cacm_index):
     assert main(["-q", "search", "--index", str(cacm_index / "index"), "--topics", str(topics), "--model",
                  "splade-tiny", "--output", str(tmp_path / "run.trec"), "--hits", "5", "--no-query-cache"]) == 0
     assert len((tmp_path / "run.trec").read_text().splitlines()) == 5
+
+
+def test_overwrite_with_processes_keeps_other_files_as_the_plain_path_does(tmp_path):
+    """`--overwrite` removes what an encoding wrote and nothing else, whichever executor encodes."""
+    output = tmp_path / "coll"
+    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny", "--output",
+                 str(output), "--docs-per-part", "40", "--threads", "1"]) == 0
+    reference = folder_bytes(output)
+    (output / "notes.txt").write_text("mine")
+    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny", "--output",
+                 str(output), "--docs-per-part", "40", "--processes", "2", "--overwrite"]) == 0
+    assert folder_bytes(output) == reference
+    assert (output / "notes.txt").read_text() == "mine"
+
+
+def test_bad_input_found_by_a_spawned_process_is_one_line(tmp_path, capsys):
+    """A duplicate id is found by the processes that read the corpus; the error reaches the command line."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "contents": "bees"}\n{"id": "b", "contents": "volcanoes"}\n'
+                      '{"id": "a", "contents": "again"}\n')
+    assert main(["-q", "encode", "--corpus", str(corpus), "--model", "splade-tiny", "--output", str(tmp_path / "o"),
+                 "--docs-per-part", "1", "--processes", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{corpus}:3: document id a appears again" in err[0]

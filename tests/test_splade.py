@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +113,91 @@ def test_thread_counts_change_floats_only_in_the_last_bits(tiny_encoder):
         for position in np.flatnonzero(impacts_x != impacts_y):
             scaled = float(x[position] * np.float32(100))
             assert abs(scaled - np.floor(scaled) - 0.5) < 1e-3, (position, x[position], y[position])
+
+
+# -- one forward, two modes: pinned to the code each mode replaced -----------------------------------
+def reference_training_weights(tokenizer, model, texts, max_length=256):
+    """The training forward the README's distillation table was measured with, literally (the
+    nested ``encode`` of ``distill()`` at commit 37c265b, on CPU where autocast is off): a padded
+    batch, the head over all its real tokens at once, the max per text, then log(1 + relu)."""
+    inputs = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    mask = inputs["attention_mask"]
+    hidden = model.base_model(input_ids=inputs["input_ids"], attention_mask=mask)[0]
+    logits = model.cls(hidden[mask.bool()]).float()  # [real tokens, V]
+    ends = mask.sum(dim=1).cumsum(0).tolist()
+    maxima = torch.stack([logits[start:end].amax(dim=0) for start, end in zip([0] + ends[:-1], ends)])
+    return torch.log1p(torch.relu(maxima))
+
+
+def reference_padded_max_logits(encoder, batch, token_chunk):
+    """The padded inference path (GPUs) as it was at commit 37c265b, literally: the head on whole
+    texts of at most ``token_chunk`` real tokens at a time, maxima written into one buffer."""
+    input_ids, attention_mask = encoder._pad(batch)
+    lengths = [len(ids) for ids in batch]
+    hidden = encoder.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+    real = hidden[attention_mask.bool()]
+    maxima = torch.empty((len(batch), len(encoder.vocabulary)), dtype=torch.float32)
+    row = offset = 0
+    while row < len(batch):
+        end, tokens = row, 0
+        while end < len(batch) and (end == row or tokens + lengths[end] <= token_chunk):
+            tokens += lengths[end]
+            end += 1
+        logits = encoder.model.cls(real[offset:offset + tokens]).float()
+        position = 0
+        for text in range(row, end):
+            maxima[text] = logits[position:position + lengths[text]].amax(dim=0)
+            position += lengths[text]
+        offset += tokens
+        row = end
+    return maxima
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_the_trainable_forward_is_the_training_forward_bit_for_bit(tiny_model, train_mode):
+    """Values and gradients, in eval mode and with dropout (same seed): distillation trains exactly as before."""
+    encoder = SpladeEncoder(tiny_model, trainable=True)
+    encoder.model.train(train_mode)
+    texts = TEXTS[:5]
+    results = []
+    for forward in (lambda: encoder.forward(texts),
+                    lambda: reference_training_weights(encoder.tokenizer, encoder.model, texts)):
+        torch.manual_seed(3)
+        encoder.model.zero_grad(set_to_none=True)
+        weights = forward()
+        (weights * torch.linspace(0.5, 1.5, weights.shape[1])).sum().backward()
+        results.append((weights.detach(), {name: p.grad.clone() for name, p in encoder.model.named_parameters()
+                                           if p.grad is not None}))
+    (ours, our_grads), (reference, reference_grads) = results
+    assert ours.shape == (5, 30522) and torch.equal(ours, reference)
+    assert our_grads.keys() == reference_grads.keys() and len(our_grads) > 10
+    assert all(torch.equal(our_grads[name], reference_grads[name]) for name in our_grads)
+
+
+def test_a_frozen_encoder_keeps_no_gradients_and_a_trainable_one_does(tiny_model, tiny_encoder):
+    assert not any(p.requires_grad for p in tiny_encoder.model.parameters())
+    assert all(p.requires_grad for p in SpladeEncoder(tiny_model, trainable=True).model.parameters())
+
+
+def test_the_padded_inference_path_is_the_one_it_replaced_bit_for_bit(tiny_model):
+    encoder = SpladeEncoder(tiny_model, exact=False, token_chunk=64)
+    batch = encoder.tokenize(TEXTS[:5])
+    with torch.inference_mode():
+        reference = reference_padded_max_logits(encoder, batch, 64)
+    assert torch.equal(encoder.max_logits(batch), reference)
+
+
+# -- the spec: what an artifact records rebuilds the encoder ------------------------------------------
+def test_the_record_of_an_encoder_rebuilds_one_with_the_same_vectors(tiny_model):
+    from disco_pyserini.spec import EncoderSpec
+
+    original = SpladeEncoder(tiny_model, max_length=12, batch_size=2, scale=50)
+    record = json.loads(json.dumps(original.describe()))  # as an artifact keeps it
+    rebuilt = EncoderSpec.from_params(record).build()
+    assert rebuilt.spec == original.spec and rebuilt.describe() == record
+    assert rebuilt.max_length == 12 and rebuilt.spec.scale == 50 and rebuilt.spec.precision == "float32"
+    for a, b in zip(original.encode(TEXTS), rebuilt.encode(TEXTS)):
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.weights, b.weights)
+    # max_length 12 truncates the long texts: not what the default spec encodes
+    long = SpladeEncoder(tiny_model).encode([TEXTS[3]])[0]
+    assert not np.array_equal(long.indices, rebuilt.encode([TEXTS[3]])[0].indices)

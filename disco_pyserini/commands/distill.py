@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument("--device", default=None)
     add_java_options(parser)
-    parser.set_defaults(command=run)
+    parser.set_defaults(command=run, flags={"model": "--init-model"})
 
 
 def run(args: argparse.Namespace) -> int:

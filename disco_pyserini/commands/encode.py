@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import DiscoError
-from .options import add_encoder_options, positive_int
+from .options import add_encoder_options, encoder_spec, positive_int
+
+if TYPE_CHECKING:
+    from ..spec import EncoderSpec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,50 +46,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..collection import Shard, encode_collection, encode_in_processes
-    from ..models import resolve_model
-    from ..splade import SpladeEncoder
 
     shard = Shard.parse(args.shard)
     if args.resume and args.overwrite:
         raise DiscoError("--resume and --overwrite contradict each other; choose one")
-    # what each worker process (Dask or spawned) builds its encoder from
-    options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": args.device,
-               "threads": args.threads or 1, "precision": args.precision}
+    if args.dask and (shard.count > 1 or args.processes > 1):
+        raise DiscoError("--dask splits the work itself; run it without --shard or --processes")
+    if args.processes > 1 and shard.count > 1:
+        raise DiscoError("--processes splits the work itself; run it without --shard")
+    spec = encoder_spec(args, args.model, "document", threads=args.threads)
+    common = {"docs_per_part": args.docs_per_part, "resume": args.resume, "overwrite": args.overwrite}
     if args.dask:
-        if shard.count > 1 or args.processes > 1:
-            raise DiscoError("--dask splits the work itself; run it without --shard or --processes")
-        from ..distributed import connect, encode_with_dask
-
-        client = connect(args.scheduler, args.workers, args.threads or 1, gpus=args.gpus)
-        try:
-            result = encode_with_dask(args.corpus, args.output, resolve_model(args.model, "document"), options,
-                                      client=client, scale=args.scale, docs_per_part=args.docs_per_part,
-                                      resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
-        finally:
-            client.close()
-            if client.cluster is not None and not (args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")):
-                client.cluster.close()
-        return _collection_written(args.output, result)
-    if args.processes > 1:
-        if shard.count > 1:
-            raise DiscoError("--processes splits the work itself; run it without --shard")
-        result = encode_in_processes(args.corpus, args.output, resolve_model(args.model, "document"), options,
-                                     processes=args.processes, scale=args.scale, docs_per_part=args.docs_per_part,
-                                     resume=args.resume, overwrite=args.overwrite)
-        return _collection_written(args.output, result)
-    encoder = SpladeEncoder(resolve_model(args.model, "document"), max_length=args.max_length,
-                            batch_size=args.batch_size, device=args.device, threads=args.threads,
-                            precision=args.precision)
-    result = encode_collection(args.corpus, args.output, encoder, scale=args.scale,
-                               docs_per_part=args.docs_per_part, shard=shard, resume=args.resume,
-                               overwrite=args.overwrite, progress=not args.quiet)
+        result = _encode_with_dask(args, spec, common)
+    elif args.processes > 1:
+        result = encode_in_processes(args.corpus, args.output, spec, processes=args.processes, **common)
+    else:
+        result = encode_collection(args.corpus, args.output, spec.build(), shard=shard, progress=not args.quiet,
+                                   **common)
     if not result["complete"]:
         print(f"{args.output}: shard {args.shard} done; {len(result['missing_parts'])} part(s) of other shards missing")
         return 0
-    return _collection_written(args.output, result)
-
-
-def _collection_written(output: str, result: dict) -> int:
-    print(f"{output}: {result['documents']} documents in {result['parts']} part(s)"
+    print(f"{args.output}: {result['documents']} documents in {result['parts']} part(s)"
           f" ({result['empty_vectors']} with an empty vector)")
     return 0
+
+
+def _encode_with_dask(args: argparse.Namespace, spec: EncoderSpec, common: dict) -> dict:
+    """On the scheduler the options name, or on a local cluster started (and stopped) for the job."""
+    from ..distributed import connect, encode_with_dask
+
+    client = connect(args.scheduler, args.workers, spec.threads or 1, gpus=args.gpus)
+    try:
+        return encode_with_dask(args.corpus, args.output, spec, client=client, progress=not args.quiet, **common)
+    finally:
+        client.close()
+        if client.cluster is not None and not (args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")):
+            client.cluster.close()

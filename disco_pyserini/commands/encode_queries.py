@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .options import add_cache_options, add_encoder_options, positive_int, query_cache
+from .options import add_cache_options, add_encoder_options, encoder_spec, positive_int, query_cache
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
     check_query_mode(args.query_mode)
     fmt = encoded_format(args.output)
     topics = read_topics(args.topics)
-    encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale, batch_size=args.batch_size,
-                             device=args.device, threads=args.threads, precision=args.precision)
+    encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads))
     vectors = encoding.encode_topics(topics, args.query_mode, cache=query_cache(args))
     count = write_encoded_queries(args.output, zip([t.query_id for t in topics], vectors), description={
         "topics": os.path.abspath(args.topics), "query_mode": args.query_mode, "encoder": encoding.describe()})

@@ -20,12 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..distill import fuse_runs
-    from ..runs import Hit, pyserini_order, read_run, write_run
+    from ..fusion import fuse_runs
+    from ..runs import pyserini_order, ranked, read_run, write_run
 
     fused = fuse_runs([read_run(path) for path in args.runs], depth=args.hits)
-    results = [(qid, [Hit(d, s) for d, s in sorted(fused[qid].items(), key=lambda x: (-x[1], x[0]))])
-               for qid in pyserini_order(fused)]
+    results = [(qid, ranked(fused[qid])) for qid in pyserini_order(fused)]
     lines = write_run(args.output, results, tag=args.run_tag)
     print(f"{args.output}: {len(results)} queries, {lines} lines fused from {len(args.runs)} runs")
     return 0

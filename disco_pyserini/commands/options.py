@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..spec import EncoderSpec
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -49,6 +53,14 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size: int = 32
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: float32 on CPU, bfloat16 autocast on CUDA")
+
+
+def encoder_spec(args: argparse.Namespace, model: str, side: str, *, threads: int | None) -> EncoderSpec:
+    """The :class:`~disco_pyserini.spec.EncoderSpec` of the options :func:`add_encoder_options` added."""
+    from ..spec import EncoderSpec
+
+    return EncoderSpec(model, side=side, max_length=args.max_length, scale=args.scale, batch_size=args.batch_size,
+                       device=args.device, threads=threads, precision=args.precision)
 
 
 def add_java_options(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,14 @@ import tempfile
 from collections.abc import Sequence
 
 from ..errors import UsageError
-from .options import add_cache_options, add_encoder_options, add_java_options, positive_int, query_cache
+from .options import (
+    add_cache_options,
+    add_encoder_options,
+    add_java_options,
+    encoder_spec,
+    positive_int,
+    query_cache,
+)
 
 PROG = "python -m disco_pyserini.search"
 
@@ -41,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ours, rest = build_parser().parse_known_args(argv)
     configure_logging(quiet=True)  # Pyserini reports its own progress
-    return run_reporting_errors(PROG, lambda: run(ours, rest))
+    return run_reporting_errors(PROG, lambda: run(ours, rest), {"model": "--encoder"})
 
 
 def run(ours: argparse.Namespace, rest: list[str]) -> int:
@@ -65,8 +72,7 @@ def run(ours: argparse.Namespace, rest: list[str]) -> int:
     check_query_mode(ours.query_mode)
     topics = read_topics(ours.topics)
     start_jvm(ours.java_heap)
-    encoding = QueryEncoding(ours.encoder, max_length=ours.max_length, scale=ours.scale, batch_size=ours.batch_size,
-                             device=ours.device, threads=threads, precision=ours.precision, option="--encoder")
+    encoding = QueryEncoding(encoder_spec(ours, ours.encoder, "query", threads=threads), option="--encoder")
     check_compatible(read_index_metadata(passed["--index"]), encoding.describe(), index=passed["--index"],
                      allow_mismatch=ours.allow_mismatch)
     vectors = encoding.encode_topics(topics, ours.query_mode, cache=query_cache(ours))

@@ -6,7 +6,14 @@ import argparse
 import os
 
 from ..errors import DiscoError
-from .options import add_cache_options, add_encoder_options, add_java_options, positive_int, query_cache
+from .options import (
+    add_cache_options,
+    add_encoder_options,
+    add_java_options,
+    encoder_spec,
+    positive_int,
+    query_cache,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +56,7 @@ def run(args: argparse.Namespace) -> int:
     searcher = open_searcher(args.index, heap=args.java_heap)
     encoding = encoded = None
     if args.model is not None:
-        encoding = QueryEncoding(args.model, max_length=args.max_length, scale=args.scale,
-                                 batch_size=args.batch_size, device=args.device, threads=args.threads,
-                                 precision=args.precision)
+        encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads))
         description = {"encoder": encoding.describe(), "query_mode": args.query_mode}
     else:
         encoded = read_encoded_queries(args.encoded_queries)
