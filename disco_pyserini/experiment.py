@@ -25,7 +25,7 @@ from .jsonl import read_json_object, write_json
 from .metadata import file_sha256
 from .queries import QueryEncoding
 from .runs import metadata_path, read_qrels, read_run
-from .search import ImpactSearcher, search_topics, write_search_run
+from .search import ImpactSearcher, prepare_queries, search_to_run
 from .spec import EncoderSpec, output_identity
 from .splade import SpladeEncoder
 from .topics import read_topics, write_topics
@@ -89,9 +89,9 @@ def run_experiment(config: ExperimentConfig, *, heap: str | None = None, progres
         if _run_current(path, description):
             logger.info("run %s is up to date", path)
         else:
-            results = search_topics(searcher, topics, encoding, mode=search.query_mode, hits=config.hits,
-                                    threads=config.threads)
-            write_search_run(path, results, tag=f"{config.name}-{search.name}", description=description)
+            queries = prepare_queries(searcher, topics, encoding, mode=search.query_mode)
+            search_to_run(searcher, queries, path, tag=f"{config.name}-{search.name}", description=description,
+                          hits=config.hits, threads=config.threads)
         run_paths[search.name] = path
 
     if config.qrels is None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from .conversation import flatten_conversation
 from .encoded_queries import QueryCache
-from .quantize import to_impacts
+from .errors import SettingError
+from .quantize import prune, to_impacts
 from .spec import EncoderSpec, output_identity
 from .splade import SpladeEncoder
 from .topics import Topic
@@ -35,11 +36,15 @@ class QueryEncoding:
     ``encoder`` is an :class:`EncoderSpec`, a model name (a preset's query model, a hub id or a
     folder; ``settings`` then are the spec's other settings) or a :class:`SpladeEncoder` already
     built (e.g. around a student in training). The impacts use the spec's ``scale``, which must be
-    the documents'.
+    the documents'. ``max_terms`` keeps only the heaviest terms of every query
+    (:func:`~disco_pyserini.quantize.prune`; off by default).
     """
 
     def __init__(self, encoder: EncoderSpec | SpladeEncoder | str, *, option: str = "--model",
-                 **settings: Any) -> None:
+                 max_terms: int | None = None, **settings: Any) -> None:
+        if max_terms is not None and max_terms < 1:
+            raise SettingError("query_max_terms", f"must be at least 1 (got {max_terms})")
+        self.max_terms = max_terms
         if isinstance(encoder, str):
             encoder = EncoderSpec(encoder, side="query", **settings)
         elif settings:
@@ -55,15 +60,20 @@ class QueryEncoding:
     def encode_many(self, queries: Sequence[str | Sequence[Any]]) -> list[dict[str, int]]:
         texts = [query_string(q) for q in queries]
         vectors = self.splade.encode(texts)
-        return [to_impacts(v.indices, v.weights, self.splade.vocabulary, self.scale) for v in vectors]
+        return [prune(to_impacts(v.indices, v.weights, self.splade.vocabulary, self.scale), self.max_terms)
+                for v in vectors]
 
     def describe(self) -> dict[str, Any]:
-        """The encoder's record (:meth:`SpladeEncoder.describe`) and the preset or model as given."""
-        return {**self.splade.describe(), "preset_or_model": self.model}
+        """The encoder's record (:meth:`SpladeEncoder.describe`), the preset or model as given, and
+        the query pruning."""
+        return {**self.splade.describe(), "preset_or_model": self.model, "query_max_terms": self.max_terms}
 
     def cache_key(self, mode: str) -> dict[str, Any]:
-        """What decides a cached query's vector: the encoder's output identity and the query mode."""
-        return {**output_identity(self.describe()), "query_mode": mode}
+        """What decides a cached query's vector: the encoder's output identity, the pruning and the mode."""
+        key = {**output_identity(self.describe()), "query_mode": mode}
+        if self.max_terms is not None:  # keys of unpruned queries stay as they were: their caches stay warm
+            key["query_max_terms"] = self.max_terms
+        return key
 
     def encode_topics(self, topics: Sequence[Topic], mode: str, *, cache: str | None = None) -> list[dict[str, int]]:
         """The impact query of every topic in ``mode``; with a cache folder, only the turns whose

@@ -149,6 +149,29 @@ def read_run(path: str | os.PathLike[str]) -> Run:
     return run
 
 
+def read_hits(path: str | os.PathLike[str]) -> dict[str, list[Hit]]:
+    """The hits of a run this package or Anserini wrote, per query, in the file's order (no checks:
+    for runs just written, e.g. by an index shard)."""
+    hits: dict[str, list[Hit]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            query_id, _, doc_id, _, score, _ = line.split(" ")
+            hits.setdefault(query_id, []).append(Hit(doc_id, float(score)))
+    return hits
+
+
+def count_run(path: str | os.PathLike[str]) -> tuple[int, set[str]]:
+    """``(lines, query ids)`` of a run just written."""
+    lines, queries, previous = 0, set(), None
+    with open(path, "rb") as handle:
+        for line in handle:
+            lines += 1
+            if previous is None or not line.startswith(previous):  # a query's lines are consecutive
+                previous = line[:line.index(b" ") + 1]
+                queries.add(previous[:-1].decode("utf-8"))
+    return lines, queries
+
+
 def read_qrels(path: str | os.PathLike[str]) -> Qrels:
     """``{qid: {docid: relevance}}`` from a TREC qrels file (``qid iter docid relevance``)."""
     path = os.fspath(path)

@@ -1,38 +1,46 @@
 """Searching topic sets into TREC runs.
 
 Every turn's query text is built from its topic (query mode), encoded in length-sorted batches
-once, then searched with Anserini's threaded ``SimpleImpactSearcher.batch_search``, the Java
-searcher that Pyserini's ``LuceneImpactSearcher`` wraps. Our path skips what that wrapper adds
-in Python: encoding one query per call and building an idf table of every index term (its only
-use is the ``min_idf`` filter, and with ``min_idf=-1`` it keeps every term the index has; terms
-the index lacks match nothing either way). Runs are identical to
-``LuceneImpactSearcher(index, DiscoQueryEncoder(...), min_idf=-1).batch_search``.
+once (:func:`prepare_queries`), then searched in Java. :func:`search_to_run` writes the run
+without a single hit crossing into Python: Anserini's ``SearchCollection`` searches the integer
+queries and writes the run (:mod:`disco_pyserini.java_runs`), byte-identical to Pyserini's;
+:func:`search_topics` returns the hits to Python instead (for evaluation in memory, distillation
+and explanations), through the threaded ``SimpleImpactSearcher.batch_search`` that Pyserini's
+``LuceneImpactSearcher`` wraps. Both skip what that wrapper adds in Python: encoding one query per
+call and building an idf table of every index term (its only use is the ``min_idf`` filter, and
+with ``min_idf=-1`` it keeps every term the index has; terms the index lacks match nothing either
+way). Runs are identical to ``LuceneImpactSearcher(index, DiscoQueryEncoder(...), min_idf=-1)``'s.
+Index shards are searched one after another and merged exactly (:mod:`disco_pyserini.merge`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
-
-from .errors import DiscoError, UsageError
+from . import java_runs
+from .errors import SettingError, UsageError
 from .indexing import read_index_metadata
 from .java import autoclass, start_jvm
 from .jsonl import write_json
+from .merge import merge_hits
 from .metadata import artifact_header
+from .quantize import prune
 from .queries import QueryEncoding
-from .runs import Hit, check_run_tag, metadata_path, pyserini_order, rank_key, write_run
+from .runs import Hit, check_run_tag, count_run, metadata_path, pyserini_order, read_hits, write_run
 from .topics import Topic, check_query_mode
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HITS = 1000
 DEFAULT_RUN_TAG = "disco-pyserini"
+
+Queries = Sequence[tuple[str, Mapping[str, int]]]
 
 
 def check_compatible(index_metadata: Mapping[str, Any] | None, query: Mapping[str, Any], *,
@@ -89,8 +97,7 @@ class ImpactSearcher:
     def batch_search(self, vectors: Sequence[Mapping[str, int]], query_ids: Sequence[str], k: int = DEFAULT_HITS,
                      threads: int = 1) -> dict[str, list[Hit]]:
         """Hits of every query, searched on ``threads`` Java threads."""
-        if k < 1:
-            raise UsageError(f"--hits must be at least 1 (got {k})")
+        _check_hits(k)
         if len(set(query_ids)) != len(query_ids):
             raise UsageError("query ids must be unique within a search")
         queries, ids = self._list(), self._list()
@@ -101,21 +108,40 @@ class ImpactSearcher:
         return {str(entry.getKey()): [Hit(h.docid, float(h.score)) for h in entry.getValue()]
                 for entry in results.entrySet().toArray()}
 
+    def hits(self, queries: Queries, k: int, threads: int) -> dict[str, list[Hit]]:
+        """Hits of every ``(query_id, vector)``: read back from the run SearchCollection writes where
+        it writes ours exactly (a file read is cheaper than a hit crossing from Java), else crossed."""
+        if java_runs.problem(queries, k) is not None:
+            return self.batch_search([v for _, v in queries], [q for q, _ in queries], k, threads)
+        folder = tempfile.mkdtemp(prefix=".disco-pyserini-shard-")
+        try:
+            java_runs.write_run(self.index, queries, os.path.join(folder, "run.trec"), hits=k, threads=threads,
+                                tag="shard")
+            return read_hits(os.path.join(folder, "run.trec"))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def write_run(self, queries: Queries, output: str, *, k: int, threads: int, tag: str) -> None:
+        """Search ``(query_id, vector)`` pairs (in Pyserini's order) and write the TREC run to ``output``.
+
+        Anserini's SearchCollection writes it where that gives our bytes exactly
+        (:func:`java_runs.problem`); otherwise the hits cross into Python and are written here.
+        """
+        reason = java_runs.problem(queries, k)
+        if reason is None:
+            java_runs.write_run(self.index, queries, output, hits=k, threads=threads, tag=tag)
+            return
+        logger.info("writing the run in Python: %s", reason)
+        hits = self.batch_search([v for _, v in queries], [q for q, _ in queries], k, threads)
+        write_run(output, [(qid, hits.get(qid, [])) for qid, _ in queries], tag)
+
     def close(self) -> None:
         self._searcher.close()
 
 
 class ShardedSearcher:
-    """Several impact indexes searched as one: each shard's top-k, merged by score then doc id.
-
-    Impact scores are plain dot products without collection statistics, so a document scores the
-    same in its shard as in one index holding everything. But Anserini does not return the plain
-    score: after ranking, it rounds scores to 1e-4 and subtracts 1e-6 per position inside a run of
-    tied scores (:func:`adjust_ties`), so a shard's scores depend on where its ties fall in *its*
-    list. The merge therefore recovers each hit's true score — an integer, the dot product of
-    integer impacts, exact in Lucene's float below 2^24 — ranks the union by (score, doc id) as
-    Anserini does, cuts it at k and adjusts the ties once: the single index's run, byte for byte.
-    """
+    """Several impact indexes searched as one: each shard's top-k, merged into the run of one index
+    holding every document, byte for byte (:func:`disco_pyserini.merge.merge_hits`)."""
 
     def __init__(self, indexes: Sequence[str], *, heap: str | None = None) -> None:
         paths = [path for index in indexes for path in shard_paths(index)]
@@ -139,62 +165,31 @@ class ShardedSearcher:
 
     def batch_search(self, vectors: Sequence[Mapping[str, int]], query_ids: Sequence[str], k: int = DEFAULT_HITS,
                      threads: int = 1) -> dict[str, list[Hit]]:
-        """Every shard's top ``k`` (each searched on ``threads`` Java threads), merged.
+        """Every shard's top ``k`` (each searched on ``threads`` Java threads), merged exactly.
 
         The parallelism is within each shard, across queries: Anserini's batch search keeps all
         ``threads`` busy. The shards are visited one after another because pyjnius binds a Java
         method to its object through state shared by the class (kivy/pyjnius#563): two Python
         threads calling ``batch_search`` on two searchers at once mix up their arguments (tried:
         IndexOutOfBoundsException and lost hits), so threads across shards would gain nothing
-        on a saturated CPU and risk wrong runs.
+        on a saturated CPU and risk wrong runs. (On a Dask cluster each worker process searches its
+        own shards: :mod:`disco_pyserini.distributed_search`.)
         """
-        per_shard = [shard.batch_search(vectors, query_ids, k, threads) for shard in self.shards]
-        merged = {}
-        for qid in query_ids:
-            hits = [Hit(hit.doc_id, true_score(hit.score, k)) for hits in per_shard for hit in hits.get(qid, [])]
-            hits.sort(key=rank_key)
-            merged[qid] = adjust_ties(hits[:k])
-        return merged
+        return merge_hits([shard.batch_search(vectors, query_ids, k, threads) for shard in self.shards],
+                          query_ids, k)
+
+    def hits(self, queries: Queries, k: int, threads: int) -> dict[str, list[Hit]]:
+        return merge_hits([shard.hits(queries, k, threads) for shard in self.shards], [q for q, _ in queries], k)
+
+    def write_run(self, queries: Queries, output: str, *, k: int, threads: int, tag: str) -> None:
+        """Every shard's top ``k`` of each query (read back from the run its SearchCollection writes),
+        merged exactly, written to ``output``."""
+        merged = self.hits(queries, k, threads)
+        write_run(output, [(qid, merged[qid]) for qid, _ in queries], tag)
 
     def close(self) -> None:
         for shard in self.shards:
             shard.close()
-
-
-# Anserini's ScoreTiesAdjusterReranker (anserini 1.7.1, the jar of Pyserini 1.6.0), in float32 as Java computes it
-_TIE_GAP = np.float32(1e-4)
-_TIE_STEP = np.float32(1e-6)
-
-
-def adjust_ties(hits: Sequence[Hit]) -> list[Hit]:
-    """Anserini's score adjustment of a ranked list, exactly: each score rounded to 1e-4 (in
-    double, back to float), then within a run of scores less than 1e-4 apart the i-th tied hit
-    loses i * 1e-6 (float arithmetic), so that every tool sorts the hits in rank order."""
-    adjusted: list[Hit] = []
-    previous = np.float32(0)
-    tied = 0
-    for position, hit in enumerate(hits):
-        scaled = float(np.float32(hit.score)) * 10000.0
-        whole = math.floor(scaled)  # Java's Math.round(double): halves go up
-        score = np.float32((whole + 1 if scaled - whole >= 0.5 else whole) / 10000.0)
-        if position == 0 or previous - score > _TIE_GAP:
-            tied = 0
-        else:
-            tied += 1
-            score = np.float32(score - _TIE_STEP * np.float32(tied))
-        adjusted.append(Hit(hit.doc_id, float(score)))
-        previous = score
-    return adjusted
-
-
-def true_score(adjusted: float, hits: int) -> float:
-    """The integer dot product behind a score :func:`adjust_ties` changed (by at most 5e-5 for the
-    rounding and 1e-6 per tied hit above it)."""
-    score = float(round(adjusted))
-    if abs(score) >= 2**24 or abs(adjusted - score) > 5e-5 + 1e-6 * hits + abs(score) * 2**-23:
-        raise DiscoError(f"score {adjusted!r} is not an integer dot product below 2^24: shards of this index cannot "
-                         f"be merged exactly; search one index holding every document")
-    return score
 
 
 def shard_paths(index: str) -> list[str]:
@@ -213,20 +208,23 @@ def open_searcher(indexes: Sequence[str] | str, *, heap: str | None = None) -> I
     return ShardedSearcher(indexes, heap=heap)
 
 
-def search_topics(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[Topic],
-                  encoding: QueryEncoding | None, *,
-                  mode: str = "disco", hits: int = DEFAULT_HITS, threads: int = 1, allow_mismatch: bool = False,
-                  cache: str | None = None, encoded: Mapping[str, Mapping[str, int]] | None = None,
-                  ) -> list[tuple[str, list[Hit]]]:
-    """``(query_id, hits)`` for every topic, in Pyserini's query order.
-
-    Queries are encoded with ``encoding`` (through the query cache folder ``cache`` if given), or
-    taken from ``encoded`` (query id -> impact vector, e.g. Anserini's pre-encoded queries).
-    """
+def _check_hits(hits: int) -> int:
     if hits < 1:
-        raise UsageError(f"--hits must be at least 1 (got {hits})")
+        raise SettingError("hits", f"must be at least 1 (got {hits})")
+    return hits
+
+
+def prepare_queries(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[Topic],
+                    encoding: QueryEncoding | None, *, mode: str = "disco", allow_mismatch: bool = False,
+                    cache: str | None = None, encoded: Mapping[str, Mapping[str, int]] | None = None,
+                    max_terms: int | None = None) -> list[tuple[str, dict[str, int]]]:
+    """``(query_id, {token: impact})`` of every topic, in Pyserini's query order.
+
+    Queries are encoded with ``encoding`` (through the query cache folder ``cache`` if given; its
+    own pruning applies), or taken from ``encoded`` (query id -> impact vector, e.g. Anserini's
+    pre-encoded queries), then pruned to ``max_terms`` terms (:func:`~disco_pyserini.quantize.prune`).
+    """
     check_query_mode(mode)
-    started = time.perf_counter()
     if encoded is not None:
         missing = [t.query_id for t in topics if t.query_id not in encoded]
         if missing:
@@ -237,29 +235,73 @@ def search_topics(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[T
         vectors = encoding.encode_topics(topics, mode, cache=cache)
     else:
         raise UsageError("search needs a query model or encoded queries")
-    encoded_at = time.perf_counter()
+    vectors = [prune(vector, max_terms) for vector in vectors]
     empty = [t.query_id for t, v in zip(topics, vectors) if not v]
     if empty:
         logger.warning("%d queries have no term left after quantization and retrieve nothing: %s",
                        len(empty), ", ".join(empty[:5]))
-    qids = [t.query_id for t in topics]
-    results = searcher.batch_search(vectors, qids, hits, threads)
-    logger.info("prepared %d queries in %.1f s, searched them in %.1f s", len(topics), encoded_at - started,
-                time.perf_counter() - encoded_at)
-    return [(qid, results.get(qid, [])) for qid in pyserini_order(qids)]
+    by_id = {t.query_id: v for t, v in zip(topics, vectors)}
+    return [(qid, by_id[qid]) for qid in pyserini_order(by_id)]
+
+
+def search_topics(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[Topic],
+                  encoding: QueryEncoding | None, *, mode: str = "disco", hits: int = DEFAULT_HITS, threads: int = 1,
+                  allow_mismatch: bool = False, cache: str | None = None,
+                  encoded: Mapping[str, Mapping[str, int]] | None = None, max_terms: int | None = None,
+                  ) -> list[tuple[str, list[Hit]]]:
+    """``(query_id, hits)`` for every topic, in Pyserini's query order (see :func:`prepare_queries`)."""
+    _check_hits(hits)
+    started = time.perf_counter()
+    queries = prepare_queries(searcher, topics, encoding, mode=mode, allow_mismatch=allow_mismatch, cache=cache,
+                              encoded=encoded, max_terms=max_terms)
+    prepared = time.perf_counter()
+    results = searcher.batch_search([v for _, v in queries], [q for q, _ in queries], hits, threads)
+    logger.info("prepared %d queries in %.1f s, searched them in %.1f s", len(queries), prepared - started,
+                time.perf_counter() - prepared)
+    return [(qid, results.get(qid, [])) for qid, _ in queries]
+
+
+class RunSummary(NamedTuple):
+    queries: int
+    lines: int
+    queries_without_hits: list[str]
+
+
+def search_to_run(searcher: ImpactSearcher | ShardedSearcher, queries: Sequence[tuple[str, Mapping[str, int]]],
+                  output: str, *, tag: str, description: Mapping[str, Any], hits: int = DEFAULT_HITS,
+                  threads: int = 1) -> RunSummary:
+    """Search :func:`prepare_queries`' queries and write the run and its metadata (beside it, see
+    :func:`~disco_pyserini.runs.metadata_path`), the hits never crossing into Python where Anserini
+    writes our run exactly."""
+    check_run_tag(tag)
+    _check_hits(hits)
+    started = time.perf_counter()
+    searcher.write_run(queries, output, k=hits, threads=threads, tag=tag)
+    lines, with_hits = count_run(output)
+    summary = RunSummary(len(queries), lines, [qid for qid, _ in queries if qid not in with_hits])
+    _write_metadata(output, summary, tag, description)
+    logger.info("searched %d queries and wrote %d lines in %.1f s", len(queries), lines,
+                time.perf_counter() - started)
+    return summary
 
 
 def write_search_run(output: str, results: Sequence[tuple[str, list[Hit]]], *, tag: str,
                      description: Mapping[str, Any]) -> int:
-    """Write the run and its metadata beside it (:func:`~disco_pyserini.runs.metadata_path`)."""
+    """Write hits already in Python (:func:`search_topics`) as a run, with its metadata beside it."""
     check_run_tag(tag)
     lines = write_run(output, results, tag)
-    no_hits = [qid for qid, hits in results if not hits]
-    write_json(metadata_path(output), {**artifact_header("run"), **description, "run_tag": tag,
-                                  "queries": len(results), "lines": lines, "queries_without_hits": len(no_hits)})
-    if no_hits:
-        logger.warning("%d of %d queries retrieved nothing (%s...)", len(no_hits), len(results), no_hits[0])
+    _write_metadata(output, RunSummary(len(results), lines, [qid for qid, hits in results if not hits]), tag,
+                    description)
     return lines
+
+
+def _write_metadata(output: str, summary: RunSummary, tag: str, description: Mapping[str, Any]) -> None:
+    write_json(metadata_path(output), {**artifact_header("run"), **description, "run_tag": tag,
+                                       "queries": summary.queries, "lines": summary.lines,
+                                       "queries_without_hits": len(summary.queries_without_hits)})
+    if summary.queries_without_hits:
+        logger.warning("%d of %d queries retrieved nothing (%s...)", len(summary.queries_without_hits),
+                       summary.queries, summary.queries_without_hits[0])
 
 
 def retag_run(path: str, tag: str) -> None:

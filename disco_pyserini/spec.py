@@ -48,8 +48,9 @@ OUTPUT_SETTINGS = ("max_length", "precision", "scale")
 """The settings that decide an encoder's bytes, besides the model's identity."""
 MODEL_IDENTITY = ("model_sha256", "vocabulary_sha256")
 """What an encoder adds to its record: the digests of the weights and of the vocabulary that ran."""
-RECORD_ONLY = MODEL_IDENTITY + ("vocabulary_size", "preset_or_model")
-"""Keys of an artifact's encoder record that describe what ran and are no setting."""
+RECORD_ONLY = MODEL_IDENTITY + ("vocabulary_size", "preset_or_model", "query_max_terms")
+"""Keys of an artifact's encoder record that describe what ran and are no setting of the encoder
+(``query_max_terms``: the pruning of a query encoding, see ``queries.QueryEncoding``)."""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import random
 import numpy as np
 import pytest
 
+from disco_pyserini.merge import adjust_ties, true_score
 from disco_pyserini.runs import Hit, trec_lines
-from disco_pyserini.search import ImpactSearcher, ShardedSearcher, adjust_ties, true_score
+from disco_pyserini.search import ImpactSearcher, ShardedSearcher
 
 GROUPS = [({"a": 1}, 60), ({"a": 3}, 50), ({"a": 2, "b": 1}, 45), ({"c": 7}, 45), ({"a": 1, "c": 1}, 40)]
 QUERIES = {"q1": {"a": 1}, "q2": {"a": 1, "b": 1, "c": 1}, "q3": {"c": 2, "a": 5}, "q4": {"b": 1}}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from .options import add_cache_options, add_encoder_options, encoder_spec, positive_int, query_cache
+from .options import (
+    add_cache_options,
+    add_encoder_options,
+    add_pruning_option,
+    encoder_spec,
+    positive_int,
+    query_cache,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="QUERIES.jsonl (with QUERIES.topics.tsv beside it: search with --encoder QUERIES.jsonl "
                              "--topics QUERIES.topics.tsv) or QUERIES.tsv[.gz] (Anserini's format: --topics only)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    add_pruning_option(parser)
     add_cache_options(parser)
     add_encoder_options(parser)
     parser.set_defaults(command=run)
@@ -33,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     check_query_mode(args.query_mode)
     fmt = encoded_format(args.output)
     topics = read_topics(args.topics)
-    encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads))
+    encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads),
+                             max_terms=args.query_max_terms)
     vectors = encoding.encode_topics(topics, args.query_mode, cache=query_cache(args))
     count = write_encoded_queries(args.output, zip([t.query_id for t in topics], vectors), description={
         "topics": os.path.abspath(args.topics), "query_mode": args.query_mode, "encoder": encoding.describe()})

@@ -75,6 +75,12 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-query-cache", action="store_true", help="encode every query, cache nothing")
 
 
+def add_pruning_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--query-max-terms", type=positive_int, default=None, metavar="K",
+                        help="keep only the K heaviest terms of every query, ties to the lower token id "
+                             "(default: all of them)")
+
+
 def query_cache(args: argparse.Namespace) -> str | None:
     """The query cache folder the options ask for, or ``None`` for no cache."""
     from ..search import default_query_cache

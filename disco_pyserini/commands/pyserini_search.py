@@ -20,6 +20,7 @@ from .options import (
     add_cache_options,
     add_encoder_options,
     add_java_options,
+    add_pruning_option,
     encoder_spec,
     positive_int,
     query_cache,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--topics", required=True, help="topics JSONL (conversations)")
     parser.add_argument("--query-mode", default="disco", help="as for disco-pyserini search (default: disco)")
     add_encoder_options(parser, batch_size_flag="--encode-batch-size")
+    add_pruning_option(parser)
     add_cache_options(parser)
     parser.add_argument("--run-tag", default=None, help="last column of a trec run (Pyserini writes 'Anserini')")
     parser.add_argument("--allow-mismatch", action="store_true")
@@ -72,7 +74,8 @@ def run(ours: argparse.Namespace, rest: list[str]) -> int:
     check_query_mode(ours.query_mode)
     topics = read_topics(ours.topics)
     start_jvm(ours.java_heap)
-    encoding = QueryEncoding(encoder_spec(ours, ours.encoder, "query", threads=threads), option="--encoder")
+    encoding = QueryEncoding(encoder_spec(ours, ours.encoder, "query", threads=threads), option="--encoder",
+                             max_terms=ours.query_max_terms)
     check_compatible(read_index_metadata(passed["--index"]), encoding.describe(), index=passed["--index"],
                      allow_mismatch=ours.allow_mismatch)
     vectors = encoding.encode_topics(topics, ours.query_mode, cache=query_cache(ours))

@@ -10,6 +10,7 @@ from .options import (
     add_cache_options,
     add_encoder_options,
     add_java_options,
+    add_pruning_option,
     encoder_spec,
     positive_int,
     query_cache,
@@ -37,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=positive_int, default=1, help="search and encoding threads")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="search even if the index's model vocabulary or scale differs from the queries'")
+    add_pruning_option(parser)
     add_cache_options(parser)
     add_encoder_options(parser)
     add_java_options(parser)
@@ -46,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..encoded_queries import read_encoded_metadata, read_encoded_queries
     from ..queries import QueryEncoding
-    from ..search import check_compatible, open_searcher, search_topics, write_search_run
+    from ..search import check_compatible, open_searcher, prepare_queries, search_to_run
     from ..topics import check_query_mode, read_topics
 
     if (args.model is None) == (args.encoded_queries is None):
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     searcher = open_searcher(args.index, heap=args.java_heap)
     encoding = encoded = None
     if args.model is not None:
-        encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads))
+        encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads),
+                                 max_terms=args.query_max_terms)
         description = {"encoder": encoding.describe(), "query_mode": args.query_mode}
     else:
         encoded = read_encoded_queries(args.encoded_queries)
@@ -64,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
         if made_by is not None and "encoder" in made_by:  # ours: check its model and scale against the index
             check_compatible(searcher.metadata, made_by["encoder"], index=searcher.index,
                              allow_mismatch=args.allow_mismatch)
-        description = {"encoded_queries": os.path.abspath(args.encoded_queries)}
-    results = search_topics(searcher, topics, encoding, mode=args.query_mode, hits=args.hits,
-                            threads=args.threads, allow_mismatch=args.allow_mismatch,
-                            cache=query_cache(args), encoded=encoded)
-    lines = write_search_run(args.output, results, tag=args.run_tag, description={
-        "index": args.index if len(args.index) > 1 else args.index[0], "topics": args.topics, "hits": args.hits,
-        **description})
-    print(f"{args.output}: {len(results)} queries, {lines} lines")
+        description = {"encoded_queries": os.path.abspath(args.encoded_queries),
+                       "query_max_terms": args.query_max_terms}
+    queries = prepare_queries(searcher, topics, encoding, mode=args.query_mode, allow_mismatch=args.allow_mismatch,
+                              cache=query_cache(args), encoded=encoded, max_terms=args.query_max_terms)
+    summary = search_to_run(searcher, queries, args.output, tag=args.run_tag, hits=args.hits, threads=args.threads,
+                            description={"index": args.index if len(args.index) > 1 else args.index[0],
+                                         "topics": args.topics, "hits": args.hits, **description})
+    print(f"{args.output}: {summary.queries} queries, {summary.lines} lines")
     return 0
