@@ -146,6 +146,13 @@ def connect(scheduler: str | None, workers: int, threads_per_worker: int, gpus: 
     return Client(cluster)
 
 
+def close_client(client: Any, scheduler: str | None) -> None:
+    """Close the client, and the local cluster :func:`connect` started for it (not a cluster of others)."""
+    client.close()
+    if client.cluster is not None and not (scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")):
+        client.cluster.close()
+
+
 def encode_with_dask(corpus: Sequence[str], output: str, spec: EncoderSpec, *, client: Any,
                      docs_per_part: int = DEFAULT_DOCS_PER_PART, resume: bool = False, overwrite: bool = False,
                      retries: int = 2, progress: bool = True) -> dict[str, Any]:

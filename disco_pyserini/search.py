@@ -144,17 +144,9 @@ class ShardedSearcher:
     holding every document, byte for byte (:func:`disco_pyserini.merge.merge_hits`)."""
 
     def __init__(self, indexes: Sequence[str], *, heap: str | None = None) -> None:
-        paths = [path for index in indexes for path in shard_paths(index)]
-        if len(set(map(os.path.abspath, paths))) != len(paths):
-            raise UsageError("--index lists an index twice")
-        self.shards = [ImpactSearcher(path, heap=heap) for path in paths]
-        self.index = ",".join(indexes)
-        known = [s.metadata for s in self.shards if s.metadata is not None]
-        for other in known[1:]:
-            if (other["encoder"]["vocabulary_sha256"], other["scale"]) != (
-                    known[0]["encoder"]["vocabulary_sha256"], known[0]["scale"]):
-                raise UsageError(f"--index {self.index}: the shards were encoded with different models or scales")
-        self.metadata = known[0] if known else None
+        shards = ShardSet(indexes)
+        self.index, self.metadata = shards.index, shards.metadata
+        self.shards = [ImpactSearcher(path, heap=heap) for path in shards.paths]
 
     @property
     def num_docs(self) -> int:
@@ -192,6 +184,23 @@ class ShardedSearcher:
             shard.close()
 
 
+class ShardSet:
+    """The Lucene indexes behind one or more ``--index`` (a sharded index folder is its shards),
+    checked to share a vocabulary and a scale, without opening them."""
+
+    def __init__(self, indexes: Sequence[str]) -> None:
+        self.paths = [path for index in indexes for path in shard_paths(index)]
+        if len(set(map(os.path.abspath, self.paths))) != len(self.paths):
+            raise UsageError("--index lists an index twice")
+        self.index = ",".join(indexes)
+        known = [m for m in map(read_index_metadata, self.paths) if m is not None]
+        for other in known[1:]:
+            if (other["encoder"]["vocabulary_sha256"], other["scale"]) != (
+                    known[0]["encoder"]["vocabulary_sha256"], known[0]["scale"]):
+                raise UsageError(f"--index {self.index}: the shards were encoded with different models or scales")
+        self.metadata = known[0] if known else None
+
+
 def shard_paths(index: str) -> list[str]:
     """The Lucene indexes behind ``index``: itself, or the shards of a sharded index folder."""
     metadata = read_index_metadata(index)
@@ -214,7 +223,7 @@ def _check_hits(hits: int) -> int:
     return hits
 
 
-def prepare_queries(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[Topic],
+def prepare_queries(searcher: ImpactSearcher | ShardedSearcher | ShardSet, topics: Sequence[Topic],
                     encoding: QueryEncoding | None, *, mode: str = "disco", allow_mismatch: bool = False,
                     cache: str | None = None, encoded: Mapping[str, Mapping[str, int]] | None = None,
                     max_terms: int | None = None) -> list[tuple[str, dict[str, int]]]:
@@ -286,13 +295,13 @@ def search_to_run(searcher: ImpactSearcher | ShardedSearcher, queries: Sequence[
 
 
 def write_search_run(output: str, results: Sequence[tuple[str, list[Hit]]], *, tag: str,
-                     description: Mapping[str, Any]) -> int:
+                     description: Mapping[str, Any]) -> RunSummary:
     """Write hits already in Python (:func:`search_topics`) as a run, with its metadata beside it."""
     check_run_tag(tag)
     lines = write_run(output, results, tag)
-    _write_metadata(output, RunSummary(len(results), lines, [qid for qid, hits in results if not hits]), tag,
-                    description)
-    return lines
+    summary = RunSummary(len(results), lines, [qid for qid, hits in results if not hits])
+    _write_metadata(output, summary, tag, description)
+    return summary
 
 
 def _write_metadata(output: str, summary: RunSummary, tag: str, description: Mapping[str, Any]) -> None:

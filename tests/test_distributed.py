@@ -118,3 +118,89 @@ def test_three_index_shards_merge_to_the_single_index_run(tmp_path, cacm_documen
     lines = [line.split() for line in runs["one"].decode().splitlines()]
     scores = [(q, float(s)) for q, _, _, _, s, _ in lines]
     assert len(scores) > len(set(scores)), "the test needs tied scores"
+
+
+# -- search on Dask ------------------------------------------------------------------------------
+class KillOnFirstSearch(distributed.WorkerPlugin):
+    """Kills the worker process the first time any worker starts searching a shard (marker file)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and "search_shard_task" in str(key) and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def sharded(corpus, cacm_documents):
+    root, path = corpus
+    assert main(["-q", "index", "--collection", str(root / "plain"), "--index", str(root / "one")]) == 0
+    assert main(["-q", "index", "--collection", str(root / "plain"), "--index", str(root / "four"),
+                 "--index-shards", "4"]) == 0
+    topics = root / "search-topics.jsonl"
+    with open(topics, "w", encoding="utf-8") as handle:
+        for number, document in enumerate(cacm_documents[400:520], start=1):
+            title, _, rest = document.text.partition(". ")
+            conversation = [[title, rest[:150] or None], [rest[150:400] or title, None]]
+            handle.write(json.dumps({"qid": str(number), "conversation": conversation}) + "\n")
+    one = root / "one.trec"
+    assert main(["-q", "search", "--index", str(root / "one"), "--topics", str(topics), "--model", "splade-tiny",
+                 "--output", str(one), "--hits", "200", "--threads", "1", "--no-query-cache"]) == 0
+    return root, topics, one.read_bytes()
+
+
+def test_dask_search_gives_the_single_index_run(sharded):
+    root, topics, reference = sharded
+    output = root / "dask.trec"
+    assert main(["-q", "search", "--index", str(root / "four"), "--topics", str(topics), "--model", "splade-tiny",
+                 "--output", str(output), "--hits", "200", "--threads", "1", "--no-query-cache", "--dask",
+                 "--workers", "2"]) == 0
+    assert output.read_bytes() == reference
+    lines = [line.split() for line in reference.decode().splitlines()]
+    assert len({(q, s) for q, _, _, _, s, _ in lines}) < len(lines), "the test needs tied scores"
+
+
+def test_dask_search_survives_a_killed_worker(sharded, tmp_path):
+    from disco_pyserini.distributed import connect
+    from disco_pyserini.distributed_search import search_with_dask
+    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.runs import write_run
+    from disco_pyserini.search import ShardSet, prepare_queries
+    from disco_pyserini.topics import read_topics
+
+    root, topics, reference = sharded
+    shards = ShardSet([str(root / "four")])
+    queries = prepare_queries(shards, read_topics(str(topics)), QueryEncoding("splade-tiny", threads=1))
+    marker = tmp_path / "killed"
+    client = connect(None, 2, 1)
+    try:
+        client.register_plugin(KillOnFirstSearch(str(marker)))
+        hits = search_with_dask(client, shards.paths, queries, k=200, threads=1, batch_size=40)
+    finally:
+        client.close()
+        client.cluster.close()
+    assert marker.exists()  # a worker did die in the middle of a search
+    write_run(tmp_path / "run.trec", [(qid, hits[qid]) for qid, _ in queries], "disco-pyserini")
+    assert (tmp_path / "run.trec").read_bytes() == reference
+
+
+def test_a_shard_that_cannot_be_searched_is_an_error(sharded, tmp_path, capsys):
+    import shutil
+
+    root, topics, _ = sharded
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "four", broken)
+    segments = next(p for p in (broken / "shard-02").iterdir() if p.name.startswith("segments"))
+    segments.write_bytes(b"not a segments file")  # still there for the client's checks; Lucene refuses it
+    output = tmp_path / "run.trec"
+    assert main(["-q", "search", "--index", str(broken), "--topics", str(topics), "--model", "splade-tiny",
+                 "--output", str(output), "--hits", "10", "--no-query-cache", "--dask", "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shard-02" in err[0] and "Lucene cannot open it" in err[0]
+    assert not output.exists()
+    shutil.rmtree(broken / "shard-01")
+    assert main(["-q", "search", "--index", str(broken), "--topics", str(topics), "--model", "splade-tiny",
+                 "--output", str(output), "--hits", "10", "--no-query-cache", "--dask"]) == 2
+    assert "shard-01: no such folder" in capsys.readouterr().err and not output.exists()

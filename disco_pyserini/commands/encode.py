@@ -4,7 +4,6 @@ processes (``--processes``), shards (``--shard``) or on a Dask cluster (``--dask
 from __future__ import annotations
 
 import argparse
-import os
 from typing import TYPE_CHECKING
 
 from ..errors import DiscoError
@@ -73,12 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _encode_with_dask(args: argparse.Namespace, spec: EncoderSpec, common: dict) -> dict:
     """On the scheduler the options name, or on a local cluster started (and stopped) for the job."""
-    from ..distributed import connect, encode_with_dask
+    from ..distributed import close_client, connect, encode_with_dask
 
     client = connect(args.scheduler, args.workers, spec.threads or 1, gpus=args.gpus)
     try:
         return encode_with_dask(args.corpus, args.output, spec, client=client, progress=not args.quiet, **common)
     finally:
-        client.close()
-        if client.cluster is not None and not (args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")):
-            client.cluster.close()
+        close_client(client, args.scheduler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import DiscoError
 from .options import (
@@ -15,6 +16,9 @@ from .options import (
     positive_int,
     query_cache,
 )
+
+if TYPE_CHECKING:
+    from ..search import RunSummary, ShardSet
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,20 +46,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cache_options(parser)
     add_encoder_options(parser)
     add_java_options(parser)
+    dask = parser.add_argument_group("Dask (pip install 'disco-pyserini[dask]')")
+    dask.add_argument("--dask", action="store_true",
+                      help="search the index shards on a Dask cluster, each worker keeping its shards open")
+    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    dask.add_argument("--workers", type=positive_int, default=2, help="local cluster: worker processes (default 2)")
     parser.set_defaults(command=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..encoded_queries import read_encoded_metadata, read_encoded_queries
     from ..queries import QueryEncoding
-    from ..search import check_compatible, open_searcher, prepare_queries, search_to_run
+    from ..search import ShardSet, check_compatible, open_searcher, prepare_queries, search_to_run
     from ..topics import check_query_mode, read_topics
 
     if (args.model is None) == (args.encoded_queries is None):
         raise DiscoError("give a query model (--model) or pre-encoded queries (--encoded-queries), one of them")
     check_query_mode(args.query_mode)
     topics = read_topics(args.topics)
-    searcher = open_searcher(args.index, heap=args.java_heap)
+    searcher = ShardSet(args.index) if args.dask else open_searcher(args.index, heap=args.java_heap)
     encoding = encoded = None
     if args.model is not None:
         encoding = QueryEncoding(encoder_spec(args, args.model, "query", threads=args.threads),
@@ -71,8 +81,27 @@ def run(args: argparse.Namespace) -> int:
                        "query_max_terms": args.query_max_terms}
     queries = prepare_queries(searcher, topics, encoding, mode=args.query_mode, allow_mismatch=args.allow_mismatch,
                               cache=query_cache(args), encoded=encoded, max_terms=args.query_max_terms)
-    summary = search_to_run(searcher, queries, args.output, tag=args.run_tag, hits=args.hits, threads=args.threads,
-                            description={"index": args.index if len(args.index) > 1 else args.index[0],
-                                         "topics": args.topics, "hits": args.hits, **description})
+    description = {"index": args.index if len(args.index) > 1 else args.index[0], "topics": args.topics,
+                   "hits": args.hits, **description}
+    if args.dask:
+        summary = _search_with_dask(args, searcher, queries, description)
+    else:
+        summary = search_to_run(searcher, queries, args.output, tag=args.run_tag, hits=args.hits,
+                                threads=args.threads, description=description)
     print(f"{args.output}: {summary.queries} queries, {summary.lines} lines")
     return 0
+
+
+def _search_with_dask(args: argparse.Namespace, shards: ShardSet, queries: list, description: dict) -> RunSummary:
+    """On the scheduler the options name, or on a local cluster started (and stopped) for the job."""
+    from ..distributed import close_client, connect
+    from ..distributed_search import search_with_dask
+    from ..search import write_search_run
+
+    client = connect(args.scheduler, args.workers, args.threads)
+    try:
+        hits = search_with_dask(client, shards.paths, queries, k=args.hits, threads=args.threads)
+    finally:
+        close_client(client, args.scheduler)
+    return write_search_run(args.output, [(qid, hits[qid]) for qid, _ in queries], tag=args.run_tag,
+                            description={**description, "dask_workers": args.workers})
