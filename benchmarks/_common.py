@@ -88,3 +88,37 @@ def report(title: str, rows: list[tuple[str, str]], results: dict[str, Any], jso
     if json_path:
         with open(json_path, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)
+
+
+# -- a model of SPLADE++'s shape ------------------------------------------------------------------
+BERT_BASE = {"num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072,
+             "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2}
+"""bert-base-uncased's shape, which SPLADE++ (naver/splade-cocondenser-ensembledistil) and DiSCo share."""
+RANDOM_OUTPUT_BIAS = -2.0
+"""The output layer's bias in :func:`bert_base_splade`. With random weights (initializer range 0.02)
+a logit is about N(0, 0.55) and its max over a passage's tokens is positive for nearly the whole
+vocabulary; -2 leaves about 200 terms to a 65-token passage and 30 to 50 to a question, the order
+of what SPLADE++ gives, so vectors, indexes and queries have realistic sizes."""
+
+
+def bert_base_splade(folder: str | os.PathLike[str], tokenizer_from: str | os.PathLike[str], seed: int = 0) -> Path:
+    """A SPLADE model folder of SPLADE++'s shape and cost (BERT-base, 110 M parameters, the same
+    forward FLOPs) with random weights drawn from ``seed``, its output bias set to
+    :data:`RANDOM_OUTPUT_BIAS`, and the tokenizer files of the model folder ``tokenizer_from``
+    (SPLADE-tiny's: the BERT uncased vocabulary). Written with ``save_pretrained``, loaded as any
+    model folder is."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(BertConfig(**BERT_BASE)).eval()
+    with torch.no_grad():
+        model.cls.predictions.bias.fill_(RANDOM_OUTPUT_BIAS)
+    model.save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (Path(tokenizer_from) / name).is_file():
+            shutil.copy(Path(tokenizer_from) / name, folder / name)
+    return folder
