@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 COMMANDS = ("topics", "encode", "index", "encode_queries", "search", "evaluate", "compare", "fuse", "distill",
-            "run", "demo")
+            "explain", "run", "demo")
 
 
 def command_modules() -> list[ModuleType]:
