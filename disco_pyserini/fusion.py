@@ -66,7 +66,7 @@ DEFAULT_RRF_K = 60
 SCORE_DECIMALS = 6
 """The decimals of a score in a run file (:func:`~disco_pyserini.runs.trec_lines`): fused scores are kept to them."""
 WEIGHT_SUM_TOLERANCE = 1e-9
-"""How far from 1 the weights of an interpolation may sum (``0.1 + 0.2 + 0.7`` is not exactly 1)."""
+"""How far from 1 the weights of an interpolation may sum (decimal weights are not exact in binary)."""
 
 
 @dataclass(frozen=True)
