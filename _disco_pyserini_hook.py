@@ -67,11 +67,11 @@ class PyseriniJavaHook:
             uninstall()
             return
         from disco_pyserini.errors import DiscoError
-        from disco_pyserini.java import HEAP_ENV, _check_heap, prepare_for_pyserini
+        from disco_pyserini.java import HEAP_ENV, check_heap, prepare_for_pyserini
 
         try:
             heap = os.environ.get(HEAP_ENV)
-            prepare_for_pyserini(_check_heap(heap, HEAP_ENV) if heap else None)
+            prepare_for_pyserini(check_heap(heap, HEAP_ENV) if heap else None)
         except DiscoError as error:
             self.pyserini_seen = False  # a later import tries again, e.g. after the fix in a notebook
             if sys.argv[:1] == ["-m"]:  # `python -m pyserini...` is locating its module: a command line

@@ -21,7 +21,7 @@ QUERY_MODES: tuple[str, ...] = get_args(QueryMode)
 Pair = Sequence["str | None"]
 
 
-def _check_conversation(conversation: Sequence[Pair]) -> None:
+def check_conversation(conversation: Sequence[Pair]) -> None:
     if isinstance(conversation, str) or not isinstance(conversation, Sequence):
         raise ValueError("a conversation is a list of (question, answer) pairs, oldest first")
     if len(conversation) == 0:
@@ -45,7 +45,7 @@ def flatten_conversation(conversation: Sequence[Pair], sep: str = SEP) -> str:
     >>> flatten_conversation([("what is a shark?", "a fish."), ("do they sleep?", None)])
     'do they sleep? [SEP] a fish. [SEP] what is a shark?'
     """
-    _check_conversation(conversation)
+    check_conversation(conversation)
     parts = [conversation[-1][0].strip()]
     for question, answer in reversed(conversation[:-1]):
         if answer is not None and answer.strip():
@@ -56,11 +56,11 @@ def flatten_conversation(conversation: Sequence[Pair], sep: str = SEP) -> str:
 
 def history_questions(conversation: Sequence[Pair], sep: str = SEP) -> str:
     """All questions of the conversation, newest first, without answers."""
-    _check_conversation(conversation)
+    check_conversation(conversation)
     return sep.join(question.strip() for question, _ in reversed(conversation))
 
 
 def current_question(conversation: Sequence[Pair]) -> str:
     """The question being asked now: the last turn's."""
-    _check_conversation(conversation)
+    check_conversation(conversation)
     return conversation[-1][0].strip()

@@ -23,7 +23,7 @@ from .runs import read_qrels, run_from_results
 from .search import ImpactSearcher, search_topics, write_search_run
 from .spec import EncoderSpec
 from .splade import SpladeEncoder
-from .topics import read_topics
+from .topics import conversation_id, read_topics
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,6 @@ def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int |
                 f"`raw`. The flattened history needs a DiSCo-distilled query encoder: `--model disco-human` (from "
                 f"the HuggingFace hub), or train one with `disco-pyserini distill` (README, 'Distilling your own "
                 f"DiSCo encoder').")
-    return (f"{len(topics)} turns of {len({t.query_id.split('_')[0] for t in topics})} conversations, "
+    return (f"{len(topics)} turns of {len({conversation_id(t.query_id) for t in topics})} conversations, "
             f"{searcher.num_docs} passages, model {model}; relevance >= {REL_THRESHOLD} counts as relevant\n\n"
             f"{table}{note}")

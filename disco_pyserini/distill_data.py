@@ -34,6 +34,7 @@ from .collection import Collection
 from .errors import InputError, UsageError
 from .fusion import fuse_runs
 from .runs import Qrels, Run, metadata_path, read_run
+from .runs import ranked as ranked_hits
 from .topics import Topic, conversation_id
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def build_examples(topics: Sequence[Topic], teacher: Run, qrels: Qrels | None,
         if not scores:
             skipped["no teacher run entry"] += 1
             continue
-        ranked = sorted(scores, key=lambda d: (-scores[d], d))
+        ranked = [hit.doc_id for hit in ranked_hits(scores)]
         judged = (qrels or {}).get(topic.query_id, {})
         positives = tuple(d for d, relevance in judged.items() if relevance >= 1)
         example = Example(topic, {d: scores[d] for d in ranked[low - 1:high]}, ranked[0], positives)
@@ -227,7 +228,7 @@ def validation_targets(topics: Sequence[Topic], teacher: Run, qrels: Qrels | Non
     for topic in topics:
         scores = teacher.get(topic.query_id)
         if scores:
-            tops[topic.query_id] = {min(scores, key=lambda d: (-scores[d], d)): 1}
+            tops[topic.query_id] = {ranked_hits(scores, 1)[0].doc_id: 1}
     if len(tops) < len(topics):
         logger.warning("%d of %d validation turns have neither a judgment nor a teacher run entry and are not "
                        "measured", len(topics) - len(tops), len(topics))

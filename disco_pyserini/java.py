@@ -79,7 +79,7 @@ class JavaRuntime:
         return f"{self.origin} ({self.home}, {version})"
 
 
-def _check_heap(heap: str, origin: str) -> str:
+def check_heap(heap: str, origin: str) -> str:
     if not _HEAP_PATTERN.match(heap):
         raise UsageError(
             f"{origin}: invalid Java heap size {heap!r}; use a number with an optional unit, e.g. 4g or 512m"
@@ -269,9 +269,9 @@ def start_jvm(heap: str | None = None) -> None:
     """
     global _started, _started_heap
     if heap is None and os.environ.get(HEAP_ENV):
-        heap = _check_heap(os.environ[HEAP_ENV], HEAP_ENV)
+        heap = check_heap(os.environ[HEAP_ENV], HEAP_ENV)
     elif heap is not None:
-        heap = _check_heap(heap, "--java-heap")
+        heap = check_heap(heap, "--java-heap")
     with _lock:
         if _started:
             if heap is not None and heap != _started_heap:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .conversation import (
     QUERY_MODES,
-    _check_conversation,
+    check_conversation,
     current_question,
     flatten_conversation,
     history_questions,
@@ -43,7 +43,7 @@ class Topic:
         problem = pyserini_id_problem(self.query_id)
         if problem is not None:  # runs are written in Pyserini's order, with Pyserini's query ids
             raise ValueError(f"query id {self.query_id!r}: {problem}; {QUERY_ID_FIX}")
-        _check_conversation(self.conversation)
+        check_conversation(self.conversation)
 
     @property
     def depth(self) -> int:
