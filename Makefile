@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml setup.cfg setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dask]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dask,serve]'
 	touch $@
 
 demo: $(STAMP)

@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 COMMANDS = ("topics", "encode", "index", "encode_queries", "search", "evaluate", "compare", "fuse", "distill",
-            "explain", "run", "demo")
+            "explain", "serve", "run", "demo")
 
 
 def command_modules() -> list[ModuleType]:

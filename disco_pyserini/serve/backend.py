@@ -1,0 +1,277 @@
+"""What the server computes: searches and explanations of one index with one or more query models.
+
+Everything here runs in the request threads of the web framework, so what is not safe across
+threads is serialised:
+
+* **Java.** pyjnius binds a Java method to its object through state the class shares
+  (kivy/pyjnius#563): two Python threads calling into the same Java classes at once can mix up
+  their arguments. Every Java call (the search, the postings) runs on one thread of its own, the
+  *Java thread*, one call after another; the other threads hand their work to it and wait.
+* **Each query model.** The encoder reuses buffers between texts, and a fast tokenizer refuses to
+  be used from two threads at once, so each model has a lock, held while it tokenizes and encodes.
+
+The rest (reading passages, shaping the answer) runs in parallel. A request's result is the same
+whatever else runs at the same time: the tests compare 200 concurrent requests with the same
+requests made one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..errors import DiscoError, UsageError
+from ..explain import Explainer, Explanation, IndexPostings, as_topic
+from ..topics import Topic
+
+logger = logging.getLogger(__name__)
+
+SERVE_MODES = ("raw", "disco", "history", "rewrite")
+DEFAULT_MODES = ("raw", "disco", "rewrite")
+TEXT_SHOWN = 4000  # characters of a passage in an answer
+T = TypeVar("T")
+
+
+class RequestError(DiscoError):
+    """A request the server refuses: the HTTP status and a message saying what to change."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one request may ask for: turns, characters (questions, answers and rewrite together),
+    hits per mode, documents explained on request, and bytes of the request body."""
+
+    max_turns: int = 50
+    max_characters: int = 20_000
+    max_hits: int = 100
+    max_doc_ids: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("max_turns", "max_characters", "max_hits", "max_doc_ids"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """JSON may spell a character in up to 12 bytes (a surrogate pair as two \\u escapes)."""
+        return 12 * self.max_characters + 64 * 1024
+
+    def to_json(self) -> dict[str, int]:
+        return {"max_turns": self.max_turns, "max_characters": self.max_characters, "max_hits": self.max_hits,
+                "max_doc_ids": self.max_doc_ids, "max_body_bytes": self.max_body_bytes}
+
+
+class PassageStore:
+    """Passage texts by document id, read from a collection's vector files when a hit is shown.
+
+    Opening reads every line once and keeps only ``doc_id -> (file, byte offset)``; a text is read
+    back with one seek. An index without its collection has no texts (hits show their ids).
+    """
+
+    def __init__(self, folder: str | None) -> None:
+        from ..collection import Collection
+        from ..jsonl import read_jsonl_offsets
+
+        self.folder = folder
+        self._files: list[str] = []
+        self._where: dict[str, tuple[int, int]] = {}
+        if folder is None:
+            return
+        vectors = Collection(folder).vectors_folder
+        for name in sorted(os.listdir(vectors)):
+            if not name.endswith(".jsonl"):
+                continue
+            path = os.path.join(vectors, name)
+            self._files.append(path)
+            for _, offset, record in read_jsonl_offsets(path):
+                if isinstance(record, dict) and isinstance(record.get("id"), str):
+                    self._where.setdefault(record["id"], (len(self._files) - 1, offset))
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def text(self, doc_id: str) -> str | None:
+        import json
+
+        where = self._where.get(doc_id)
+        if where is None:
+            return None
+        with open(self._files[where[0]], "rb") as handle:
+            handle.seek(where[1])
+            record = json.loads(handle.readline())
+        text = record.get("contents")
+        return text if isinstance(text, str) else None
+
+
+def collection_of(index: str, collection: str | None) -> str | None:
+    """The collection to read passage texts from: ``collection``, else the one the index metadata
+    names when it is still there, else none."""
+    from ..indexing import read_index_metadata
+
+    if collection is not None:
+        return collection
+    metadata = read_index_metadata(index) or {}
+    named = metadata.get("collection")
+    if isinstance(named, str) and os.path.isdir(named):
+        return named
+    logger.warning("%s names no collection that exists here: hits are shown without their texts "
+                   "(--collection DIR gives one)", index)
+    return None
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """One mode's explanation and the texts of its hits, with the spans of their matched terms."""
+
+    explanation: Explanation
+    texts: Mapping[str, str | None] = field(default_factory=dict)
+    highlights: Mapping[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        result = self.explanation.to_json()
+        for hit in result["hits"]:
+            hit["text"] = self.texts.get(hit["doc_id"])
+            hit["highlights"] = [list(span) for span in self.highlights.get(hit["doc_id"], [])]
+        return result
+
+
+class Backend:
+    """One index, searched and explained with each of ``models`` (a preset, hub id or folder each).
+
+    ``settings`` are the query encoders' (``max_length``, ``scale``...). ``topics`` (a topics file
+    chosen by whoever starts the server, never by a client) gives the page its examples.
+    """
+
+    def __init__(self, index: str, models: Sequence[str], *, modes: Sequence[str] = DEFAULT_MODES,
+                 limits: Limits = Limits(), heap: str | None = None, allow_mismatch: bool = False,
+                 collection: str | None = None, topics: str | None = None, **settings: Any) -> None:
+        from ..queries import QueryEncoding
+        from ..search import open_searcher
+        from ..spec import EncoderSpec
+        from ..topics import read_topics
+
+        if not models:
+            raise UsageError("give at least one query model (--model)")
+        if len(set(models)) != len(models):
+            raise UsageError("--model names a model twice")
+        unknown = [mode for mode in modes if mode not in SERVE_MODES]
+        if unknown or not modes:
+            raise UsageError(f"--modes {','.join(modes)}: choose among {', '.join(SERVE_MODES)}")
+        self.index = index
+        self.modes = tuple(modes)
+        self.limits = limits
+        self.examples = read_topics(topics) if topics else []
+        self.passages = PassageStore(collection_of(index, collection))
+        self._java = ThreadPoolExecutor(max_workers=1, thread_name_prefix="disco-java")
+        self.searcher = open_searcher(index, heap=heap)
+        self.postings = IndexPostings(index, heap=heap)
+        self.num_docs = self.searcher.num_docs
+        self.explainers: dict[str, Explainer] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        for model in models:
+            encoding = QueryEncoding(EncoderSpec(model, side="query", **settings))
+            self.explainers[model] = Explainer(index, encoding, allow_mismatch=allow_mismatch,
+                                               searcher=self.searcher, postings=self.postings)
+            self._locks[model] = threading.Lock()
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.explainers)
+
+    def _on_java_thread(self, work: Callable[[], T]) -> T:
+        return self._java.submit(work).result()
+
+    def check(self, conversation: Sequence[Sequence[Any]], rewrite: str | None, modes: Sequence[str], model: str,
+              k: int, doc_ids: Sequence[str] = ()) -> Topic:
+        """The request's topic; :class:`RequestError` for what breaks a rule or a limit."""
+        limits = self.limits
+        if model not in self.explainers:
+            raise RequestError(422, f"unknown model {model!r}; this server has {', '.join(self.explainers)}", "model")
+        for mode in modes:
+            if mode not in self.modes:
+                raise RequestError(422, f"unknown mode {mode!r}; this server searches {', '.join(self.modes)}",
+                                   "modes")
+        if "rewrite" in modes and not (rewrite and rewrite.strip()):
+            raise RequestError(422, "mode rewrite needs a rewrite of the last question (\"rewrite\")", "rewrite")
+        if not 1 <= k <= limits.max_hits:
+            raise RequestError(422, f"k must be between 1 and {limits.max_hits} (got {k})", "k")
+        if len(doc_ids) > limits.max_doc_ids:
+            raise RequestError(413, f"{len(doc_ids)} documents asked for; this server explains at most "
+                                    f"{limits.max_doc_ids} at once", "doc_ids")
+        if len(conversation) > limits.max_turns:
+            raise RequestError(413, f"the conversation has {len(conversation)} turns; this server takes at most "
+                                    f"{limits.max_turns}", "conversation")
+        characters = sum(len(text) for pair in conversation for text in pair if isinstance(text, str))
+        characters += len(rewrite or "")
+        if characters > limits.max_characters:
+            raise RequestError(413, f"the conversation has {characters} characters (rewrite included); this server "
+                                    f"takes at most {limits.max_characters}", "conversation")
+        try:
+            return as_topic(conversation, rewrite)
+        except UsageError as error:
+            raise RequestError(422, str(error), "conversation") from None
+
+    def explain(self, topic: Topic, mode: str, model: str, k: int, doc_ids: Sequence[str] = ()) -> Explanation:
+        """The explanation of the top ``k`` (and of ``doc_ids``) for ``topic`` in ``mode`` with ``model``."""
+        explainer = self.explainers[model]
+        with self._locks[model]:
+            topic, query_input, vector = explainer.prepare(topic, mode)
+        try:
+            return self._on_java_thread(lambda: explainer.explain_vector(topic, query_input, vector, mode=mode, k=k,
+                                                                         doc_ids=doc_ids))
+        except UsageError as error:  # a document id the index lacks
+            raise RequestError(422, str(error), "doc_ids") from None
+
+    def search(self, topic: Topic, modes: Sequence[str], model: str, k: int) -> list[ModeResult]:
+        """Each mode's explanation, with the passages' texts and the spans of their matched terms."""
+        results = []
+        for mode in modes:
+            explanation = self.explain(topic, mode, model, k)
+            texts = {hit.doc_id: self._text(hit.doc_id) for hit in explanation.hits}
+            with self._locks[model]:
+                highlights = {hit.doc_id: self._highlights(model, texts[hit.doc_id], {t.term for t in hit.terms})
+                              for hit in explanation.hits if texts[hit.doc_id]}
+            results.append(ModeResult(explanation, texts, highlights))
+        return results
+
+    def _text(self, doc_id: str) -> str | None:
+        text = self.passages.text(doc_id)
+        return text if text is None or len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
+
+    def _highlights(self, model: str, text: str, terms: set[str]) -> list[tuple[int, int, str]]:
+        """``(start, end, term)`` of each token of ``text`` that is a matched term (the model's
+        tokenizer, whose vocabulary is the index's)."""
+        tokenizer = self.explainers[model].encoding.splade.tokenizer
+        encoded = tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                            return_attention_mask=False, return_token_type_ids=False)
+        tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+        return [(start, end, token) for token, (start, end) in zip(tokens, encoded["offset_mapping"])
+                if token in terms and end > start]
+
+    def health(self) -> dict[str, Any]:
+        from ..metadata import package_version
+
+        return {"status": "ok", "version": package_version(), "index": self.index,
+                "documents": self.num_docs, "passages": len(self.passages), "models": self.models,
+                "modes": list(self.modes), "limits": self.limits.to_json()}
+
+    def close(self) -> None:
+        def close_java() -> None:
+            self.postings.close()
+            self.searcher.close()
+
+        try:
+            self._on_java_thread(close_java)
+        finally:
+            self._java.shutdown(wait=True)
