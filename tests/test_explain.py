@@ -165,8 +165,25 @@ def test_documents_asked_for_are_explained_wherever_they_rank(explainer, collect
         explainer.explain(CONVERSATION, "raw", k=3, doc_ids=["no-such-document"])
 
 
+def test_a_sharded_index_is_explained_as_the_single_one(index, explainer, tiny_model):
+    """Each hit's weights come from the shard that holds it; the explanation is the single index's."""
+    from disco_pyserini.explain import Explainer
+    from disco_pyserini.indexing import build_index
+
+    sharded = index.parent / "sharded"
+    build_index(str(index.parent / "collection"), str(sharded), shards=3)
+    explainer_of_shards = Explainer(str(sharded), explainer.encoding)
+    try:
+        for topic in read_topics(sample_path("topics.jsonl"))[::7]:
+            one = explainer.explain(topic, "disco", k=10).to_json()
+            shards = explainer_of_shards.explain(topic, "disco", k=10).to_json()
+            assert shards == {**one, "index": str(sharded)}
+    finally:
+        explainer_of_shards.close()
+
+
 def test_explain_command_json_and_table(index, tiny_model, capsys):
-    assert main(["explain", "--index", str(index), "--model", tiny_model, "--topics", sample_path("topics.jsonl"),
+    assert main(["-q", "explain", "--index", str(index), "--model", tiny_model, "--topics", sample_path("topics.jsonl"),
                  "--qid", "2_3", "--hits", "4", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["query_id"] == "2_3" and record["mode"] == "disco" and len(record["hits"]) == 4
@@ -174,9 +191,9 @@ def test_explain_command_json_and_table(index, tiny_model, capsys):
     for hit in record["hits"]:
         assert sum(t["contribution"] for t in hit["terms"]) == hit["dot_product"] == round(hit["score"])
         assert all(t["query_weight"] * t["document_weight"] == t["contribution"] for t in hit["terms"])
-    assert main(["explain", "--index", str(index), "--model", tiny_model, "--conversation", json.dumps(CONVERSATION),
-                 "--rewrite", "How far do honeybees fly to find food?", "--query-mode", "rewrite", "--hits", "2",
-                 "--terms", "3"]) == 0
+    assert main(["-q", "explain", "--index", str(index), "--model", tiny_model,
+                 "--conversation", json.dumps(CONVERSATION), "--rewrite", "How far do honeybees fly to find food?",
+                 "--query-mode", "rewrite", "--hits", "2", "--terms", "3"]) == 0
     table = capsys.readouterr().out
     assert "mode rewrite" in table and "query text: How far do honeybees fly to find food?" in table
     hit_lines = [line for line in table.splitlines() if line.startswith("#")]
@@ -196,7 +213,7 @@ def test_explain_command_json_and_table(index, tiny_model, capsys):
     (["--conversation", "[[\"q\", null]]", "--query-mode", "rewrite"], "no 'rewrite'"),
 ])
 def test_explain_command_bad_input_is_one_line(index, tiny_model, capsys, arguments, message):
-    assert main(["explain", "--index", str(index), "--model", tiny_model, *arguments]) == 2
+    assert main(["-q", "explain", "--index", str(index), "--model", tiny_model, *arguments]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error, error
 

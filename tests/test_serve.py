@@ -136,9 +136,11 @@ def load_bodies():
 
 def test_concurrent_requests_answer_as_sequential_ones(server, capsys):
     bodies = load_bodies()
-    sequential = {}
+    sequential, alone = {}, []
     for number, (path, body) in enumerate(bodies):
+        started = time.perf_counter()
         status, content = server.request(path, body)
+        alone.append(time.perf_counter() - started)
         assert status == 200, content[:300]
         sequential[number] = content
     rng = random.Random(200)
@@ -163,7 +165,8 @@ def test_concurrent_requests_answer_as_sequential_ones(server, capsys):
         print(f"\nload: {LOAD_REQUESTS} requests ({len(bodies)} different), {LOAD_CONCURRENCY} at a time: "
               f"{elapsed:.1f} s, {LOAD_REQUESTS / elapsed:.1f} requests/s, latency p50 "
               f"{percentile(latencies, 0.5):.3f} s, p95 {percentile(latencies, 0.95):.3f} s, "
-              f"max {max(latencies):.3f} s")
+              f"max {max(latencies):.3f} s; one at a time: p50 {percentile(alone, 0.5):.3f} s, "
+              f"p95 {percentile(alone, 0.95):.3f} s")
 
 
 GOOD = {"conversation": [["How do honeybees find food?", "They dance."], ["How far do they fly?", None]]}
@@ -221,12 +224,39 @@ def test_bad_requests_get_a_json_error_and_the_server_keeps_serving(server, path
     assert server.json("/search", {**GOOD, "k": 2})[0] == 200
 
 
+def test_a_body_streamed_without_its_length_is_cut_off_at_the_limit(server):
+    """Chunked transfer: no Content-Length to refuse by; the body is counted as it arrives."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    chunks = [b'{"conversation": [["q?", null]], "rewrite": "'] + [b"x" * 10_000] * 20 + [b'"}']
+    connection.request("POST", "/search", body=iter(chunks), headers={"Content-Type": "application/json"},
+                       encode_chunked=True)
+    response = connection.getresponse()
+    error = json.loads(response.read())["error"]
+    connection.close()
+    assert (response.status, error["code"]) == (413, "too_large") and "request body is over" in error["message"]
+    assert server.json("/health")[0] == 200
+
+
+def test_the_command_line_loads_no_web_framework_to_parse_its_options():
+    import subprocess
+    import sys
+
+    code = ("import sys; from disco_pyserini.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'torch', 'jnius') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
+
+
 def test_the_server_survives_the_bad_requests_unchanged(server, reference):
     status, answer = server.json("/explain", {**GOOD, "k": 4})
     assert status == 200 and answer == reference.explain(GOOD["conversation"], "disco", k=4).to_json()
 
 
 def test_serve_demo_without_the_demo_says_how_to_build_it(tmp_path, capsys):
-    assert main(["serve", "--demo", "--output", str(tmp_path)]) == 2
+    assert main(["-q", "serve", "--demo", "--output", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "make demo" in error and len(error.strip().splitlines()) == 1
