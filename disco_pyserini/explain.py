@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .conversation import SEP
 from .errors import DiscoError, UsageError
+from .merge import integer_score
 from .topics import Topic
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 ORIGINS = ("question", "earlier_question", "earlier_answer", "rewrite", "expansion")
 """Query term origins, in the order that labels a term found in several segments."""
 FIELD = "contents"  # the Lucene field Anserini indexes a JsonVectorCollection's vector in
-EXACT_BELOW = 2**24  # Lucene adds scores in float: integers are exact below this
 INLINE_QUERY_ID = "conversation"
 
 
@@ -102,7 +102,7 @@ class HitExplanation(NamedTuple):
     @property
     def exact(self) -> bool:
         """Whether the contributions add up to the integer behind Lucene's score (always, below 2^24)."""
-        return self.score is None or lucene_integer(self.score, self.rank or 1) == self.dot_product
+        return self.score is None or integer_score(self.score, self.rank or 1) == self.dot_product
 
     def to_json(self) -> dict[str, Any]:
         return {"rank": self.rank, "doc_id": self.doc_id, "score": self.score, "dot_product": self.dot_product,
@@ -159,16 +159,6 @@ class Explanation:
                 "terms": [{"term": t.term, "weight": t.weight, "origin": t.origin,
                            "found_in": [list(s) for s in t.found_in]} for t in self.terms],
                 "hits": [hit.to_json() for hit in self.hits], "exact": self.exact}
-
-
-def lucene_integer(score: float, rank: int) -> int | None:
-    """The integer dot product behind a score Anserini returned at ``rank``, or ``None`` when the
-    score is no integer dot product below 2^24 (Anserini moved it by at most 5e-5 in rounding to
-    1e-4, and by 1e-6 for each tie above it)."""
-    whole = round(score)
-    if abs(whole) >= EXACT_BELOW or abs(score - whole) > 5e-5 + 1e-6 * rank + abs(whole) * 2**-23:
-        return None
-    return int(whole)
 
 
 # -- the query text and its segments ---------------------------------------------------------------

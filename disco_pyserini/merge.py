@@ -46,14 +46,26 @@ def adjust_ties(hits: Sequence[Hit]) -> list[Hit]:
     return adjusted
 
 
+EXACT_BELOW = 2**24  # Lucene adds scores in float: integer sums are exact below this
+
+
+def integer_score(adjusted: float, rank: int) -> int | None:
+    """The integer dot product behind a score Anserini returned at ``rank`` (rounded to 1e-4, moved by
+    at most 5e-5, and by 1e-6 for each tie above it: :func:`adjust_ties`), or ``None`` where the
+    score is no integer dot product below 2^24."""
+    whole = round(adjusted)
+    if abs(whole) >= EXACT_BELOW or abs(adjusted - whole) > 5e-5 + 1e-6 * rank + abs(whole) * 2**-23:
+        return None
+    return int(whole)
+
+
 def true_score(adjusted: float, hits: int) -> float:
-    """The integer dot product behind a score :func:`adjust_ties` changed (by at most 5e-5 for the
-    rounding and 1e-6 per tied hit above it)."""
-    score = float(round(adjusted))
-    if abs(score) >= 2**24 or abs(adjusted - score) > 5e-5 + 1e-6 * hits + abs(score) * 2**-23:
+    """:func:`integer_score` of a hit among the first ``hits``; an error where there is none."""
+    score = integer_score(adjusted, hits)
+    if score is None:
         raise DiscoError(f"score {adjusted!r} is not an integer dot product below 2^24: shards of this index cannot "
                          f"be merged exactly; search one index holding every document")
-    return score
+    return float(score)
 
 
 def merge_hits(per_shard: Sequence[Mapping[str, Sequence[Hit]]], query_ids: Sequence[str], k: int

@@ -15,7 +15,8 @@ import pytest
 from disco_pyserini.cli import main
 from disco_pyserini.demo import sample_path
 from disco_pyserini.errors import UsageError
-from disco_pyserini.explain import ORIGINS, lucene_integer, query_segments
+from disco_pyserini.explain import ORIGINS, query_segments
+from disco_pyserini.merge import integer_score
 from disco_pyserini.topics import Topic, read_topics
 from live_server import build_sample_index
 
@@ -67,11 +68,11 @@ def test_segments_rebuild_each_modes_text():
     assert query_segments(topic, "rewrite") == ("the rewrite", (("rewrite", None, 0, 11),))
 
 
-def test_lucene_integer_undoes_anserinis_rounding_and_tie_nudges():
-    assert lucene_integer(213070.0, 1) == 213070
-    assert lucene_integer(212757.999999, 3) == 212758  # the float a nudged tie becomes
-    assert lucene_integer(1234.5, 1) is None  # no integer dot product
-    assert lucene_integer(float(2**24), 1) is None  # beyond exact float sums
+def test_integer_score_undoes_anserinis_rounding_and_tie_nudges():
+    assert integer_score(213070.0, 1) == 213070
+    assert integer_score(212757.999999, 3) == 212758  # the float a nudged tie becomes
+    assert integer_score(1234.5, 1) is None  # no integer dot product
+    assert integer_score(float(2**24), 1) is None  # beyond exact float sums
 
 
 # -- against the real index -----------------------------------------------------------------------------------
