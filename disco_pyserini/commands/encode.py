@@ -7,7 +7,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import DiscoError
-from .options import add_encoder_options, encoder_spec, positive_int
+from .options import add_dask_options, add_encoder_options, encoder_spec, positive_int
 
 if TYPE_CHECKING:
     from ..spec import EncoderSpec
@@ -34,11 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="encode only shard I of N (parts I, I+N, ...); N processes fill one folder")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted encoding in --output")
     parser.add_argument("--overwrite", action="store_true", help="replace a collection already in --output")
-    dask = parser.add_argument_group("Dask (pip install 'disco-pyserini[dask]')")
-    dask.add_argument("--dask", action="store_true", help="encode on a Dask cluster, one task per part")
-    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                      help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
-    dask.add_argument("--workers", type=positive_int, default=2, help="local cluster: worker processes (default 2)")
+    dask = add_dask_options(parser, "encode on a Dask cluster, one task per part")
     dask.add_argument("--gpus", type=int, default=0, help="local cluster: one worker per GPU, pinned to it")
     parser.set_defaults(command=run)
 

@@ -99,3 +99,13 @@ def add_average_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--average", choices=tuple(AVERAGES), default="judged",
                         help="which queries the means are over: " + "; ".join(
                             f"{name}: {rule}" for name, rule in AVERAGES.items()) + " (default: judged)")
+
+
+def add_dask_options(parser: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
+    """``--dask`` (doing ``what`` on a cluster), ``--scheduler`` and ``--workers``; returns the group."""
+    dask = parser.add_argument_group("Dask (pip install 'disco-pyserini[dask]')")
+    dask.add_argument("--dask", action="store_true", help=what)
+    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    dask.add_argument("--workers", type=positive_int, default=2, help="local cluster: worker processes (default 2)")
+    return dask

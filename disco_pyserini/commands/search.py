@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import DiscoError
 from .options import (
     add_cache_options,
+    add_dask_options,
     add_encoder_options,
     add_java_options,
     add_pruning_option,
@@ -46,12 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cache_options(parser)
     add_encoder_options(parser)
     add_java_options(parser)
-    dask = parser.add_argument_group("Dask (pip install 'disco-pyserini[dask]')")
-    dask.add_argument("--dask", action="store_true",
-                      help="search the index shards on a Dask cluster, each worker keeping its shards open")
-    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                      help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
-    dask.add_argument("--workers", type=positive_int, default=2, help="local cluster: worker processes (default 2)")
+    add_dask_options(parser, "search the index shards on a Dask cluster, each worker keeping its shards open")
     parser.set_defaults(command=run)
 
 
