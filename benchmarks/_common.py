@@ -122,3 +122,20 @@ def bert_base_splade(folder: str | os.PathLike[str], tokenizer_from: str | os.Pa
         if (Path(tokenizer_from) / name).is_file():
             shutil.copy(Path(tokenizer_from) / name, folder / name)
     return folder
+
+
+def cast_passages() -> list[str]:
+    """The distinct passages TREC CAsT gives as turns' canonical answers, in file order: 2021's
+    ``passage`` (automatic and manual topics) and 2022's ``response``. Real web passages (MS MARCO
+    v2, Wikipedia/KILT), the kind of text a passage collection holds."""
+    files = (("2021/2021_automatic_evaluation_topics_v1.0.json", "passage"),
+             ("2021/2021_manual_evaluation_topics_v1.0.json", "passage"),
+             ("2022/2022_evaluation_topics_flattened_duplicated_v1.0.json", "response"))
+    passages: dict[str, None] = {}
+    for name, field in files:
+        with open(need(CAST / name), encoding="utf-8") as handle:
+            for topic in json.load(handle):
+                for turn in topic["turn"]:
+                    if turn.get(field):
+                        passages.setdefault(" ".join(turn[field].split()))
+    return list(passages)
