@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 
 import pytest
 
@@ -86,6 +88,10 @@ def test_demo(tmp_path, capsys):
     # untuned SPLADE reading the whole history scores below the current question alone, and says why
     assert rows["disco"]["recip_rank"] < rows["raw"]["recip_rank"]
     assert "needs a DiSCo-distilled query encoder" in out and "--model disco-human" in out
+    # and how to look at them in the browser, as a command that runs as printed
+    printed = shlex.split(out.strip().splitlines()[-1].split(": ", 1)[1])
+    assert printed[1:] == ["serve", "--demo", "--output", str(tmp_path)]
+    assert subprocess.run([*printed, "--help"], capture_output=True).returncode == 0
 
 
 @pytest.mark.parametrize("command", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_java_options, positive_int
+from .options import add_java_options, command_line, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,4 +23,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(run_demo(args.output, model=args.model, threads=args.threads, heap=args.java_heap,
                    progress=not args.quiet))
+    serve = ["serve", "--demo"] + (["--output", args.output] if args.output != "runs" else [])
+    if args.model != "splade-tiny":
+        serve += ["--model", args.model]
+    print(f"\nExplore these conversations in the browser: {command_line(*serve)}")
     return 0

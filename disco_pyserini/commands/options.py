@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -109,3 +113,14 @@ def add_dask_options(parser: argparse.ArgumentParser, what: str) -> argparse._Ar
                       help="an existing scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     dask.add_argument("--workers", type=positive_int, default=2, help="local cluster: worker processes (default 2)")
     return dask
+
+
+def command_line(*args: str) -> str:
+    """``disco-pyserini ARGS`` as a shell command to print for pasting: the bare name where it is the
+    one on ``PATH``, else the path of this environment's console script (or its module)."""
+    script = os.path.join(os.path.dirname(sys.executable), "disco-pyserini")
+    if not os.path.exists(script):  # not installed as a console script: run the module
+        return shlex.join([sys.executable, "-m", "disco_pyserini.cli", *args])
+    found = shutil.which("disco-pyserini")
+    name = "disco-pyserini" if found and os.path.samefile(found, script) else script
+    return shlex.join([name, *args])
