@@ -46,7 +46,7 @@ def search_shard_task(task: dict[str, Any]) -> dict[str, Any]:
     except DiscoError as error:  # plain message: the error classes with fields do not unpickle
         raise DiscoError(f"shard {path}: {error}") from None
     return {"shard": path, "batch": task["batch"], "worker": os.getpid(), "seconds": time.perf_counter() - started,
-            "hits": {qid: [tuple(hit) for hit in shard_hits] for qid, shard_hits in hits.items()}}
+            "hits": hits}
 
 
 def search_with_dask(client: Any, shards: Sequence[str], queries: Sequence[tuple[str, Mapping[str, int]]], *,
@@ -71,7 +71,7 @@ def search_with_dask(client: Any, shards: Sequence[str], queries: Sequence[tuple
             future = client.submit(search_shard_task, task, workers=[workers[number % len(workers)]],
                                    allow_other_workers=True, retries=retries, pure=False)
             futures[future] = (shard, batch)
-    per_batch: dict[int, list[dict[str, list[Hit]]]] = {batch: [] for batch in range(len(batches))}
+    per_batch: dict[int, list[dict[str, list[tuple[str, float]]]]] = {batch: [] for batch in range(len(batches))}
     for future in as_completed(futures):
         try:
             result = future.result()
@@ -80,7 +80,7 @@ def search_with_dask(client: Any, shards: Sequence[str], queries: Sequence[tuple
         except Exception as error:  # a worker lost more often than retries allow, or a Java error
             shard, batch = futures[future]
             raise DiscoError(f"shard {shard} could not be searched ({type(error).__name__}: {error})") from None
-        per_batch[result["batch"]].append({qid: [Hit(*hit) for hit in hits] for qid, hits in result["hits"].items()})
+        per_batch[result["batch"]].append(result["hits"])
     merged: dict[str, list[Hit]] = {}
     for batch, chunk in enumerate(batches):
         if len(per_batch[batch]) != len(shards):  # as_completed returns every future: a guard, not a path

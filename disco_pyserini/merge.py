@@ -18,41 +18,62 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .errors import DiscoError
-from .runs import Hit, rank_key
+from .runs import Hit
 
 # Anserini's ScoreTiesAdjusterReranker (anserini 1.7.1, the jar of Pyserini 1.6.0), in float32 as Java computes it
 _TIE_GAP = np.float32(1e-4)
 _TIE_STEP = np.float32(1e-6)
+EXACT_BELOW = 2**24  # Lucene adds scores in float: integer sums are exact below this
+
+
+def _java_float_round(score: float) -> float:
+    """``(float) (Math.round((double) score * 10000.0) / 10000.0)``: Java's rounding to 1e-4."""
+    scaled = float(np.float32(score)) * 10000.0
+    whole = math.floor(scaled)  # Java's Math.round(double): halves go up
+    return float(np.float32((whole + 1 if scaled - whole >= 0.5 else whole) / 10000.0))
+
+
+def _tied(previous: float, score: float) -> bool:
+    """Java's ``previous - score <= 1e-4f`` on two floats. Both are float32 values, so their
+    difference in double is exact and its float32 rounding moves it by 2^-24 of itself at most:
+    only a difference within 0.1% of 1e-4 needs the float32 arithmetic."""
+    difference = previous - score
+    if abs(difference - 1e-4) > 1e-7:
+        return difference <= 1e-4
+    return not np.float32(np.float32(previous) - np.float32(score)) > _TIE_GAP
 
 
 def adjust_ties(hits: Sequence[Hit]) -> list[Hit]:
     """Anserini's score adjustment of a ranked list, exactly: each score rounded to 1e-4 (in
     double, back to float), then within a run of scores less than 1e-4 apart the i-th tied hit
-    loses i * 1e-6 (float arithmetic), so that every tool sorts the hits in rank order."""
+    loses i * 1e-6 (float arithmetic), so that every tool sorts the hits in rank order.
+
+    An integer below 2^24 (every impact score that Anserini has not adjusted) rounds to itself:
+    only the other scores and the tied ones go through numpy's float32.
+    """
     adjusted: list[Hit] = []
-    previous = np.float32(0)
+    previous = 0.0
     tied = 0
     for position, hit in enumerate(hits):
-        scaled = float(np.float32(hit.score)) * 10000.0
-        whole = math.floor(scaled)  # Java's Math.round(double): halves go up
-        score = np.float32((whole + 1 if scaled - whole >= 0.5 else whole) / 10000.0)
-        if position == 0 or previous - score > _TIE_GAP:
+        score = hit.score
+        if not (score.is_integer() and abs(score) < EXACT_BELOW):
+            score = _java_float_round(score)
+        if position == 0 or not _tied(previous, score):
             tied = 0
         else:
             tied += 1
-            score = np.float32(score - _TIE_STEP * np.float32(tied))
-        adjusted.append(Hit(hit.doc_id, float(score)))
+            score = float(np.float32(np.float32(score) - _TIE_STEP * np.float32(tied)))
+        adjusted.append(Hit(hit.doc_id, score))
         previous = score
     return adjusted
-
-
-EXACT_BELOW = 2**24  # Lucene adds scores in float: integer sums are exact below this
 
 
 def integer_score(adjusted: float, rank: int) -> int | None:
     """The integer dot product behind a score Anserini returned at ``rank`` (rounded to 1e-4, moved by
     at most 5e-5, and by 1e-6 for each tie above it: :func:`adjust_ties`), or ``None`` where the
     score is no integer dot product below 2^24."""
+    if adjusted.is_integer():  # left as it was: no tie above it, no rounding
+        return int(adjusted) if abs(adjusted) < EXACT_BELOW else None
     whole = round(adjusted)
     if abs(whole) >= EXACT_BELOW or abs(adjusted - whole) > 5e-5 + 1e-6 * rank + abs(whole) * 2**-23:
         return None
@@ -68,12 +89,13 @@ def true_score(adjusted: float, hits: int) -> float:
     return float(score)
 
 
-def merge_hits(per_shard: Sequence[Mapping[str, Sequence[Hit]]], query_ids: Sequence[str], k: int
+def merge_hits(per_shard: Sequence[Mapping[str, Sequence[tuple[str, float]]]], query_ids: Sequence[str], k: int
                ) -> dict[str, list[Hit]]:
-    """The top ``k`` of every query over all shards (each shard's top ``k`` in Anserini's scores)."""
+    """The top ``k`` of every query over all shards (each shard's top ``k``, ``(doc_id, score)``
+    with Anserini's scores)."""
     merged = {}
     for qid in query_ids:
-        hits = [Hit(hit.doc_id, true_score(hit.score, k)) for shard in per_shard for hit in shard.get(qid, ())]
-        hits.sort(key=rank_key)
-        merged[qid] = adjust_ties(hits[:k])
+        keyed = [(-true_score(score, k), doc_id) for shard in per_shard for doc_id, score in shard.get(qid, ())]
+        keyed.sort()  # score descending, then doc id: runs.rank_key
+        merged[qid] = adjust_ties([Hit(doc_id, -score) for score, doc_id in keyed[:k]])
     return merged

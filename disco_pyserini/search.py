@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import java_runs
@@ -41,6 +41,7 @@ DEFAULT_HITS = 1000
 DEFAULT_RUN_TAG = "disco-pyserini"
 
 Queries = Sequence[tuple[str, Mapping[str, int]]]
+MERGE_BATCH = 2000  # queries whose shard hits are merged at once
 
 
 def check_compatible(index_metadata: Mapping[str, Any] | None, query: Mapping[str, Any], *,
@@ -108,9 +109,10 @@ class ImpactSearcher:
         return {str(entry.getKey()): [Hit(h.docid, float(h.score)) for h in entry.getValue()]
                 for entry in results.entrySet().toArray()}
 
-    def hits(self, queries: Queries, k: int, threads: int) -> dict[str, list[Hit]]:
-        """Hits of every ``(query_id, vector)``: read back from the run SearchCollection writes where
-        it writes ours exactly (a file read is cheaper than a hit crossing from Java), else crossed."""
+    def hits(self, queries: Queries, k: int, threads: int) -> Mapping[str, Sequence[tuple[str, float]]]:
+        """``(doc_id, score)`` hits of every ``(query_id, vector)``: read back from the run
+        SearchCollection writes where it writes ours exactly (a file read is cheaper than a hit
+        crossing from Java), else crossed."""
         if java_runs.problem(queries, k) is not None:
             return self.batch_search([v for _, v in queries], [q for q, _ in queries], k, threads)
         folder = tempfile.mkdtemp(prefix=".disco-pyserini-shard-")
@@ -171,13 +173,21 @@ class ShardedSearcher:
                           query_ids, k)
 
     def hits(self, queries: Queries, k: int, threads: int) -> dict[str, list[Hit]]:
+        """Every shard's :meth:`ImpactSearcher.hits`, merged exactly."""
         return merge_hits([shard.hits(queries, k, threads) for shard in self.shards], [q for q, _ in queries], k)
 
     def write_run(self, queries: Queries, output: str, *, k: int, threads: int, tag: str) -> None:
         """Every shard's top ``k`` of each query (read back from the run its SearchCollection writes),
-        merged exactly, written to ``output``."""
-        merged = self.hits(queries, k, threads)
-        write_run(output, [(qid, merged[qid]) for qid, _ in queries], tag)
+        merged exactly, written to ``output``; ``MERGE_BATCH`` queries at a time, so that memory
+        holds the hits of one batch, not of every query."""
+
+        def merged() -> Iterator[tuple[str, list[Hit]]]:
+            for start in range(0, len(queries), MERGE_BATCH):
+                batch = queries[start:start + MERGE_BATCH]
+                hits = self.hits(batch, k, threads)
+                yield from ((qid, hits[qid]) for qid, _ in batch)
+
+        write_run(output, merged(), tag)
 
     def close(self) -> None:
         for shard in self.shards:

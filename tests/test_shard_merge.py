@@ -86,3 +86,19 @@ def test_shards_give_the_single_index_run_with_long_ties(indexes, k):
         scores = [round(h.score) for h in one[qid]]
         tied_runs += max(scores.count(s) for s in set(scores)) >= 40
     assert tied_runs >= 2 or k < 40, "the test needs runs of at least 40 tied documents"
+
+
+@pytest.mark.java
+@pytest.mark.parametrize("batch", [1, 3, 2000])
+def test_sharded_run_file_is_the_single_index_run_whatever_the_merge_batch(indexes, tmp_path, monkeypatch, batch):
+    """The sharded run is written in batches of queries (memory holds one batch): any batch size gives
+    the single index's file byte for byte, queries in Pyserini's order as ``write_run`` takes them."""
+    import disco_pyserini.search as search
+
+    monkeypatch.setattr(search, "MERGE_BATCH", batch)
+    queries = list(QUERIES.items()) + [("q5", {"a": 2, "c": 1})]
+    ImpactSearcher(indexes[0]).write_run(queries, str(tmp_path / "one.trec"), k=100, threads=1, tag="t")
+    ShardedSearcher(indexes[1]).write_run(queries, str(tmp_path / "shards.trec"), k=100, threads=1, tag="t")
+    one = (tmp_path / "one.trec").read_bytes()
+    assert one and (tmp_path / "shards.trec").read_bytes() == one
+    assert [line.split()[0] for line in one.decode().splitlines()][::100] == [q for q, _ in queries]
