@@ -71,6 +71,20 @@ def cacm_index(tmp_path_factory, cacm_documents, tiny_encoder):
     return root
 
 
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, tiny_model) -> Path:
+    """The bundled sample encoded with SPLADE-tiny as ``disco-pyserini encode`` does by default and
+    indexed: ``collection/`` and ``index/`` under the returned folder, which tests only read."""
+    from disco_pyserini.cli import main
+    from disco_pyserini.demo import sample_path
+
+    root = tmp_path_factory.mktemp("sample")
+    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",
+                 "--output", str(root / "collection")]) == 0
+    assert main(["-q", "index", "--collection", str(root / "collection"), "--index", str(root / "index")]) == 0
+    return root
+
+
 def trec_eval_lines(qrels: str, run: str, *options: str) -> list[tuple[str, float]]:
     """trec_eval's summary lines (``all``), in its order; ``runid`` (text) left out."""
     from disco_pyserini.java import configure_java_home

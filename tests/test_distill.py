@@ -252,11 +252,11 @@ def test_teacher_scores_are_brought_back_to_float_dot_products(tmp_path):
 
 # -- end to end on the bundled sample, with SPLADE-tiny ------------------------------------------
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory, tiny_model):
+def teacher(tmp_path_factory, sample_index):
+    """The sample's collection and index beside a teacher run of its rewrites, ``teacher.trec``."""
     root = tmp_path_factory.mktemp("distill")
-    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",
-                 "--output", str(root / "collection")]) == 0
-    assert main(["-q", "index", "--collection", str(root / "collection"), "--index", str(root / "index")]) == 0
+    for name in ("collection", "index"):
+        (root / name).symlink_to(sample_index / name, target_is_directory=True)
     assert main(["-q", "search", "--index", str(root / "index"), "--topics", sample_path("topics.jsonl"),
                  "--model", "splade-tiny", "--query-mode", "rewrite", "--output", str(root / "teacher.trec"),
                  "--hits", "100", "--no-query-cache"]) == 0

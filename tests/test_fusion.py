@@ -168,16 +168,13 @@ def test_settings_that_do_not_fit_are_refused_by_flag(tmp_path, capsys):
 
 # -- real runs, against pyserini.fusion ------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sample_runs(tmp_path_factory, tiny_model):
+def sample_runs(tmp_path_factory, sample_index):
     """Three real runs of the bundled sample's 50 turns (raw, rewrite, history), 100 hits each."""
     root = tmp_path_factory.mktemp("fusion")
-    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",
-                 "--output", str(root / "collection")]) == 0
-    assert main(["-q", "index", "--collection", str(root / "collection"), "--index", str(root / "index")]) == 0
     paths = []
     for mode in ("raw", "rewrite", "history"):
         path = root / f"{mode}.trec"
-        assert main(["-q", "search", "--index", str(root / "index"), "--topics", sample_path("topics.jsonl"),
+        assert main(["-q", "search", "--index", str(sample_index / "index"), "--topics", sample_path("topics.jsonl"),
                      "--model", "splade-tiny", "--output", str(path), "--hits", "100", "--query-mode", mode,
                      "--no-query-cache"]) == 0
         paths.append(str(path))

@@ -190,22 +190,20 @@ def test_printed_commands_name_this_environments_python(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def sample_index(tmp_path_factory, tiny_model):
-    root = tmp_path_factory.mktemp("hook-index")
-    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",
-                 "--output", str(root / "collection")]) == 0
-    assert main(["-q", "index", "--collection", str(root / "collection"), "--index", str(root / "index")]) == 0
-    assert main(["-q", "search", "--index", str(root / "index"), "--topics", sample_path("topics.jsonl"), "--model",
-                 "splade-tiny", "--query-mode", "disco", "--output", str(root / "ours.trec"), "--run-tag",
+def our_run(tmp_path_factory, sample_index):
+    """Our run of the bundled sample (``disco`` queries, 1,000 hits, tag Anserini)."""
+    root = tmp_path_factory.mktemp("hook-run")
+    assert main(["-q", "search", "--index", str(sample_index / "index"), "--topics", sample_path("topics.jsonl"),
+                 "--model", "splade-tiny", "--query-mode", "disco", "--output", str(root / "ours.trec"), "--run-tag",
                  "Anserini", "--hits", "1000", "--no-query-cache"]) == 0
-    return root
+    return root / "ours.trec"
 
 
 @pytest.mark.java
 @pytest.mark.slow
 @pytest.mark.parametrize("java", ["system", "none"])
 @pytest.mark.parametrize("name", ["queries.jsonl", "queries.tsv"])
-def test_the_printed_search_command_runs_as_printed(sample_index, name, java, tmp_path):
+def test_the_printed_search_command_runs_as_printed(sample_index, our_run, name, java, tmp_path):
     """`encode-queries` prints a stock Pyserini command; pasted into a shell, it gives our run."""
     env = environment(java)
     tool = os.path.join(VENV_BIN, "disco-pyserini")
@@ -222,7 +220,7 @@ def test_the_printed_search_command_runs_as_printed(sample_index, name, java, tm
     command = command.replace(" INDEX ", f" {shlex.quote(str(sample_index / 'index'))} ").replace(" RUN ", " run.trec ")
     searched = subprocess.run(command, shell=True, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert searched.returncode == 0 and without_java_stack(searched.stderr), searched.stderr[-3000:]
-    assert (tmp_path / "run.trec").read_bytes() == (sample_index / "ours.trec").read_bytes()
+    assert (tmp_path / "run.trec").read_bytes() == our_run.read_bytes()
 
 
 def test_the_jdk_versions_are_read_as_java_names_them():

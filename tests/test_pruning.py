@@ -43,7 +43,7 @@ def test_cache_keys_differ_and_unpruned_keys_stay(tiny_model):
 
 
 @pytest.mark.java
-def test_command_line_prunes_and_records_it(tmp_path, tiny_model):
+def test_command_line_prunes_and_records_it(tmp_path, sample_index):
     queries = {}
     for name, extra in (("all", []), ("pruned", ["--query-max-terms", "12"])):
         output = tmp_path / f"{name}.jsonl"
@@ -52,19 +52,16 @@ def test_command_line_prunes_and_records_it(tmp_path, tiny_model):
         queries[name] = read_encoded_queries(str(output))
     assert queries["pruned"] == {qid: prune(vector, 12) for qid, vector in queries["all"].items()}
     assert json.loads((tmp_path / "pruned.json").read_text())["encoder"]["query_max_terms"] == 12
-    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny", "--output",
-                 str(tmp_path / "collection")]) == 0
-    assert main(["-q", "index", "--collection", str(tmp_path / "collection"), "--index", str(tmp_path / "index")]) == 0
     runs = {}
     for name, extra in (("model", ["--model", "splade-tiny"]), ("encoded", ["--encoded-queries",
                                                                            str(tmp_path / "all.jsonl")])):
         output = tmp_path / f"{name}.trec"
-        assert main(["-q", "search", "--index", str(tmp_path / "index"), "--topics", sample_path("topics.jsonl"),
+        assert main(["-q", "search", "--index", str(sample_index / "index"), "--topics", sample_path("topics.jsonl"),
                      "--output", str(output), "--query-max-terms", "12", "--no-query-cache", *extra]) == 0
         runs[name] = output.read_bytes()
     assert runs["model"] == runs["encoded"]  # pre-encoded queries are pruned the same way
     assert json.loads((tmp_path / "encoded.trec.json").read_text())["query_max_terms"] == 12
     with pytest.raises(SystemExit) as refused:  # the parser refuses it, as every option value
-        main(["-q", "search", "--index", str(tmp_path / "index"), "--topics", sample_path("topics.jsonl"),
+        main(["-q", "search", "--index", str(sample_index / "index"), "--topics", sample_path("topics.jsonl"),
               "--output", str(tmp_path / "x.trec"), "--model", "splade-tiny", "--query-max-terms", "0"])
     assert refused.value.code == 2

