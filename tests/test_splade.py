@@ -106,13 +106,15 @@ def test_thread_counts_change_floats_only_in_the_last_bits(tiny_encoder):
     last bits (seen on AVX-512), so an integer impact may differ only where w * scale sits on a
     rounding boundary. benchmarks/measure_determinism.py counts how often on all of CACM."""
     one, two = (encode_with_threads(tiny_encoder, TEXTS, threads) for threads in (1, 2))
+    bound = 2e-5  # 3x the largest difference of all 351,351 CACM weights on AVX-512 (5.9e-6)
     for a, b in zip(one, two):
         x, y = dense(a), dense(b)
-        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+        assert np.abs(x - y).max() <= bound
         impacts_x, impacts_y = np.rint(x * np.float32(100)), np.rint(y * np.float32(100))
-        for position in np.flatnonzero(impacts_x != impacts_y):
+        assert np.abs(impacts_x - impacts_y).max() <= 1
+        for position in np.flatnonzero(impacts_x != impacts_y):  # w * 100 within 100 * bound of an x.5
             scaled = float(x[position] * np.float32(100))
-            assert abs(scaled - np.floor(scaled) - 0.5) < 1e-3, (position, x[position], y[position])
+            assert abs(scaled - np.floor(scaled) - 0.5) <= 100 * bound, (position, x[position], y[position])
 
 
 # -- one forward, two modes: pinned to the code each mode replaced -----------------------------------
