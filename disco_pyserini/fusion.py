@@ -58,13 +58,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from .errors import SettingError, UsageError
-from .runs import Hit, Run, pyserini_order, ranked
+from .runs import SCORE_DECIMALS, Hit, Run, pyserini_order, ranked
 
 FusionMethod = Literal["sum", "rrf", "interpolation"]
 METHODS: tuple[str, ...] = get_args(FusionMethod)
 DEFAULT_RRF_K = 60
-SCORE_DECIMALS = 6
-"""The decimals of a score in a run file (:func:`~disco_pyserini.runs.trec_lines`): fused scores are kept to them."""
 WEIGHT_SUM_TOLERANCE = 1e-9
 """How far from 1 the weights of an interpolation may sum (decimal weights are not exact in binary)."""
 

@@ -20,6 +20,9 @@ from .jsonl import atomic_output, iter_lines
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
+SCORE_DECIMALS = 6
+"""Decimals of a score in a run file, as Pyserini and Anserini write it (fused scores are kept to them)."""
+
 
 class Hit(NamedTuple):
     doc_id: str
@@ -107,8 +110,9 @@ def check_run_tag(tag: str) -> str:
 
 
 def trec_lines(query_id: str, hits: Sequence[Hit], tag: str) -> Iterable[str]:
+    """The run file lines of one query's hits, scores to ``SCORE_DECIMALS`` decimals as Pyserini writes them."""
     for rank, hit in enumerate(hits, start=1):
-        yield f"{query_id} Q0 {hit.doc_id} {rank} {hit.score:.6f} {tag}\n"
+        yield f"{query_id} Q0 {hit.doc_id} {rank} {hit.score:.{SCORE_DECIMALS}f} {tag}\n"
 
 
 def write_run(path: str | os.PathLike[str], results: Iterable[tuple[str, Sequence[Hit]]], tag: str) -> int:
