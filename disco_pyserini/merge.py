@@ -94,8 +94,9 @@ def merge_hits(per_shard: Sequence[Mapping[str, Sequence[tuple[str, float]]]], q
     """The top ``k`` of every query over all shards (each shard's top ``k``, ``(doc_id, score)``
     with Anserini's scores)."""
     merged = {}
-    for qid in query_ids:
-        keyed = [(-true_score(score, k), doc_id) for shard in per_shard for doc_id, score in shard.get(qid, ())]
+    for qid in query_ids:  # an integer score is its own true score: true_score only for the others
+        keyed = [(-(score if score.is_integer() and -EXACT_BELOW < score < EXACT_BELOW else true_score(score, k)),
+                  doc_id) for shard in per_shard for doc_id, score in shard.get(qid, ())]
         keyed.sort()  # score descending, then doc id: runs.rank_key
         merged[qid] = adjust_ties([Hit(doc_id, -score) for score, doc_id in keyed[:k]])
     return merged

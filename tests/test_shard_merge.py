@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from disco_pyserini.merge import adjust_ties, true_score
+from disco_pyserini.merge import adjust_ties, merge_hits, true_score
 from disco_pyserini.runs import Hit, trec_lines
 from disco_pyserini.search import ImpactSearcher, ShardedSearcher
 
@@ -37,6 +37,17 @@ def test_true_score_undoes_the_adjustment():
     assert {true_score(h.score, 1000) for h in adjusted} == {19.0}
     with pytest.raises(Exception, match="not an integer dot product"):
         true_score(18.7, 1000)
+
+
+def test_merge_hits_refuses_scores_that_are_no_integer_dot_product():
+    """Integer scores take a fast path in the merge; those at or above 2^24 (inexact in Lucene's
+    float sums) and fractional ones are refused there too, never merged by a guess."""
+    shard = {"q": [("a", 5.0), ("b", 5.0 - 1e-6)]}
+    tie = float(np.float32(5) - np.float32(1e-6))
+    assert merge_hits([shard, {"q": [("c", 7.0)]}], ["q"], 10)["q"] == [Hit("c", 7.0), Hit("a", 5.0), Hit("b", tie)]
+    for score in (float(2**24), 3.25):
+        with pytest.raises(Exception, match="not an integer dot product"):
+            merge_hits([{"q": [("a", score)]}], ["q"], 10)
 
 
 def write_collection(folder, documents):
