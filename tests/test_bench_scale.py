@@ -49,12 +49,13 @@ def test_the_same_seed_draws_the_same_documents(bench_scale, tmp_path):
 
 
 def test_documents_follow_the_measured_distributions(bench_scale, tmp_path):
-    """Terms per passage and mean impact within 3% of SPLADE-tiny's on real text; the 100 most
-    frequent tokens' document frequencies within 10% on average (sampling noise at 5,000 passages)."""
+    """Terms per passage within 3% and mean impact within 1% of SPLADE-tiny's on real text; the 100
+    most frequent tokens' document frequencies within 5% on average (sampling noise at 5,000
+    passages: 2.6%, 0.3% and 2.9% with this seed; 300,000 passages give 0.1%, 0.5% and 0.8%)."""
     need(SPLADE_TINY)
     drawn = bench_scale.write_collection(str(tmp_path / "c"), 5_000, seed=0, docs_per_part=2_500)
     assert drawn["mean_terms"] == pytest.approx(drawn["measured_mean_terms"], rel=0.03)
-    assert drawn["mean_impact"] == pytest.approx(drawn["measured_mean_impact"], rel=0.03)
-    assert drawn["top100_df_mean_relative_error"] < 0.10
+    assert drawn["mean_impact"] == pytest.approx(drawn["measured_mean_impact"], rel=0.01)
+    assert drawn["top100_df_mean_relative_error"] < 0.05
     lengths = np.array([len(v) for v in vectors(tmp_path / "c").values()])
     assert lengths.min() >= 1 and lengths.std() > 10  # a spread of lengths, not one
