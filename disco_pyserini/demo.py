@@ -22,7 +22,6 @@ from .queries import QueryEncoding
 from .runs import read_qrels, run_from_results
 from .search import ImpactSearcher, search_topics, write_search_run
 from .spec import EncoderSpec
-from .splade import SpladeEncoder
 from .topics import conversation_id, read_topics
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int |
     work = os.path.join(output, "demo")
     collection, index = os.path.join(work, "collection"), os.path.join(work, "index")
     spec = EncoderSpec(model, threads=threads)
-    encoder = SpladeEncoder(spec)
+    encoder = spec.build()
     corpus = [sample_path("corpus.jsonl")]
     if (Collection(collection).matches(encoder.describe(), corpus, docs_per_part=DEFAULT_DOCS_PER_PART)
             and index_is_current(index, collection)):

@@ -121,10 +121,8 @@ class QueryInput:
     sources: Mapping[str, tuple[tuple[str, int | None], ...]] = field(default_factory=dict)
 
     def origin(self, term: str) -> tuple[str, tuple[tuple[str, int | None], ...]]:
-        found = self.sources.get(term, ())
-        if not found:
-            return "expansion", ()
-        return min(found, key=lambda source: ORIGINS.index(source[0]))[0], found
+        found = self.sources.get(term, ())  # sorted by _source_order: the first origin of ORIGINS first
+        return (found[0][0], found) if found else ("expansion", ())
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "segments": [s._asdict() for s in self.segments],

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from .errors import SettingError, UsageError
-from .runs import SCORE_DECIMALS, Hit, Run, pyserini_order, ranked
+from .runs import SCORE_DECIMALS, Hit, Run, pyserini_order, ranked, run_from_results
 
 FusionMethod = Literal["sum", "rrf", "interpolation"]
 METHODS: tuple[str, ...] = get_args(FusionMethod)
@@ -147,7 +147,7 @@ class Fusion:
     # -- fusing ------------------------------------------------------------------------------------
     def fuse(self, runs: Sequence[Run]) -> Run:
         """``{query: {doc: score}}`` over every query of any run, each query's hits in ranking order."""
-        return {qid: {hit.doc_id: hit.score for hit in hits} for qid, hits in self._fused(runs)}
+        return run_from_results(dict(self._fused(runs)))
 
     def ranked(self, runs: Sequence[Run]) -> list[tuple[str, list[Hit]]]:
         """``(query, hits)`` in the order Pyserini writes queries (:func:`~disco_pyserini.runs.pyserini_order`),

@@ -69,14 +69,19 @@ def problem(queries: Queries, hits: int) -> str | None:
     return None
 
 
+def check_hits(hits: int) -> None:
+    """A run holds at least one hit per query."""
+    if hits < 1:
+        raise SettingError("hits", f"must be at least 1 (got {hits})")
+
+
 def write_run(index: str, queries: Queries, output: str, *, hits: int, threads: int, tag: str) -> None:
     """Search ``(query_id, {token: impact})`` on ``index`` and write the TREC run to ``output``, atomically.
 
     Raises :class:`DiscoError` where :func:`problem` finds the run would not be ours byte for byte.
     """
     check_run_tag(tag)
-    if hits < 1:
-        raise SettingError("hits", f"must be at least 1 (got {hits})")
+    check_hits(hits)
     start_jvm()
     pyserini_order([qid for qid, _ in queries])  # refuses ids Pyserini would rewrite
     reason = problem(queries, hits)

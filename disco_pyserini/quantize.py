@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .errors import SettingError, UsageError
-
-DEFAULT_SCALE = 100
+from .spec import DEFAULT_SCALE
 
 
 def check_scale(scale: float) -> float:

@@ -24,9 +24,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import java_runs
-from .errors import SettingError, UsageError
+from .errors import UsageError
 from .indexing import read_index_metadata
 from .java import autoclass, start_jvm
+from .java_runs import Queries
 from .jsonl import write_json
 from .merge import merge_hits
 from .metadata import artifact_header
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_HITS = 1000
 DEFAULT_RUN_TAG = "disco-pyserini"
 
-Queries = Sequence[tuple[str, Mapping[str, int]]]
 MERGE_BATCH = 2000  # queries whose shard hits are merged at once
 
 
@@ -98,7 +98,7 @@ class ImpactSearcher:
     def batch_search(self, vectors: Sequence[Mapping[str, int]], query_ids: Sequence[str], k: int = DEFAULT_HITS,
                      threads: int = 1) -> dict[str, list[Hit]]:
         """Hits of every query, searched on ``threads`` Java threads."""
-        _check_hits(k)
+        java_runs.check_hits(k)
         if len(set(query_ids)) != len(query_ids):
             raise UsageError("query ids must be unique within a search")
         queries, ids = self._list(), self._list()
@@ -227,12 +227,6 @@ def open_searcher(indexes: Sequence[str] | str, *, heap: str | None = None) -> I
     return ShardedSearcher(indexes, heap=heap)
 
 
-def _check_hits(hits: int) -> int:
-    if hits < 1:
-        raise SettingError("hits", f"must be at least 1 (got {hits})")
-    return hits
-
-
 def prepare_queries(searcher: ImpactSearcher | ShardedSearcher | ShardSet, topics: Sequence[Topic],
                     encoding: QueryEncoding | None, *, mode: str = "disco", allow_mismatch: bool = False,
                     cache: str | None = None, encoded: Mapping[str, Mapping[str, int]] | None = None,
@@ -248,7 +242,7 @@ def prepare_queries(searcher: ImpactSearcher | ShardedSearcher | ShardSet, topic
         missing = [t.query_id for t in topics if t.query_id not in encoded]
         if missing:
             raise UsageError(f"the encoded queries lack {len(missing)} of the topics' query ids ({missing[0]}...)")
-        vectors = [dict(encoded[t.query_id]) for t in topics]
+        vectors = [encoded[t.query_id] for t in topics]  # prune() below copies them
     elif encoding is not None:
         check_compatible(searcher.metadata, encoding.describe(), index=searcher.index, allow_mismatch=allow_mismatch)
         vectors = encoding.encode_topics(topics, mode, cache=cache)
@@ -269,7 +263,7 @@ def search_topics(searcher: ImpactSearcher | ShardedSearcher, topics: Sequence[T
                   encoded: Mapping[str, Mapping[str, int]] | None = None, max_terms: int | None = None,
                   ) -> list[tuple[str, list[Hit]]]:
     """``(query_id, hits)`` for every topic, in Pyserini's query order (see :func:`prepare_queries`)."""
-    _check_hits(hits)
+    java_runs.check_hits(hits)
     started = time.perf_counter()
     queries = prepare_queries(searcher, topics, encoding, mode=mode, allow_mismatch=allow_mismatch, cache=cache,
                               encoded=encoded, max_terms=max_terms)
@@ -293,7 +287,7 @@ def search_to_run(searcher: ImpactSearcher | ShardedSearcher, queries: Sequence[
     :func:`~disco_pyserini.runs.metadata_path`), the hits never crossing into Python where Anserini
     writes our run exactly."""
     check_run_tag(tag)
-    _check_hits(hits)
+    java_runs.check_hits(hits)
     started = time.perf_counter()
     searcher.write_run(queries, output, k=hits, threads=threads, tag=tag)
     lines, with_hits = count_run(output)

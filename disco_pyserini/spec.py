@@ -42,7 +42,7 @@ SIDES: tuple[str, ...] = get_args(Side)
 
 DEFAULT_MAX_LENGTH = 256
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_SCALE = 100  # the same value as quantize.DEFAULT_SCALE, which needs numpy
+DEFAULT_SCALE = 100  # integer impacts are round(w * scale)
 
 OUTPUT_SETTINGS = ("max_length", "precision", "scale")
 """The settings that decide an encoder's bytes, besides the model's identity."""
