@@ -398,18 +398,13 @@ def _encode_parts(collection: Collection, files: Sequence[str], encoder: SpladeE
 
 def _encode_shard(task: dict[str, Any]) -> dict[str, Any]:
     """One spawned process: load the model, encode one shard's parts (see encode_in_processes)."""
-    try:
-        encoder = EncoderSpec.from_params(task["spec"]).build()
-        files = corpus_files(task["corpus"])
-        collection = Collection(task["output"])
-        settings = collection_settings(files, task["docs_per_part"], encoder.describe())
-        shard = Shard(task["shard"], task["processes"])
-        collection.join(settings, shard)  # the parent claimed the folder
-        return _encode_parts(collection, files, encoder, settings, shard, progress=False)
-    except DiscoError as error:
-        # InputError and SettingError cannot be unpickled in the parent (their __init__ takes more
-        # than the message), which left the pool waiting forever: send the message alone
-        raise DiscoError(str(error)) from None
+    encoder = EncoderSpec.from_params(task["spec"]).build()
+    files = corpus_files(task["corpus"])
+    collection = Collection(task["output"])
+    settings = collection_settings(files, task["docs_per_part"], encoder.describe())
+    shard = Shard(task["shard"], task["processes"])
+    collection.join(settings, shard)  # the parent claimed the folder
+    return _encode_parts(collection, files, encoder, settings, shard, progress=False)
 
 
 def encode_in_processes(corpus: Sequence[str], output: str, spec: EncoderSpec, *, processes: int,

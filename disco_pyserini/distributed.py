@@ -25,7 +25,7 @@ import numpy as np
 
 from .collection import DEFAULT_DOCS_PER_PART, Collection, check_documents, collection_settings, id_hash
 from .corpus import Document, corpus_files, parse_document
-from .errors import DiscoError, InputError, SettingError, UsageError
+from .errors import InputError, SettingError, UsageError
 from .jsonl import read_jsonl_offsets
 from .spec import EncoderSpec
 
@@ -100,23 +100,17 @@ def _encoder(params: dict[str, Any]) -> Any:
 
 def describe_task(params: dict[str, Any]) -> dict[str, Any]:
     """Runs on a Dask worker: the record of the encoder the workers run (what the collection keeps)."""
-    try:
-        return _encoder(params).describe()
-    except DiscoError as error:  # SettingError cannot be unpickled by the client: send the message alone
-        raise DiscoError(str(error)) from None
+    return _encoder(params).describe()
 
 
 def encode_part_task(task: dict[str, Any]) -> dict[str, Any]:
     """Runs on a Dask worker: encode one part (the model stays loaded in the worker process)."""
-    try:
-        encoder = _encoder(task["spec"])
-        started = time.perf_counter()
-        documents = list(read_segments(task["segments"]))
-        collection = Collection(task["output"])
-        if not collection.has_part(task["part"]):
-            collection.write_part(task["part"], documents, encoder, encoder.spec.scale)
-    except DiscoError as error:  # InputError cannot be unpickled by the client: send the message alone
-        raise DiscoError(str(error)) from None
+    encoder = _encoder(task["spec"])
+    started = time.perf_counter()
+    documents = list(read_segments(task["segments"]))
+    collection = Collection(task["output"])
+    if not collection.has_part(task["part"]):
+        collection.write_part(task["part"], documents, encoder, encoder.spec.scale)
     return {"part": task["part"], "documents": len(documents), "seconds": time.perf_counter() - started,
             "worker": os.getpid()}
 

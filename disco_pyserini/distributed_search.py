@@ -43,7 +43,7 @@ def search_shard_task(task: dict[str, Any]) -> dict[str, Any]:
             searcher = _SEARCHERS[path] = ImpactSearcher(path)
         started = time.perf_counter()
         hits = searcher.hits(task["queries"], task["k"], task["threads"])
-    except DiscoError as error:  # plain message: the error classes with fields do not unpickle
+    except DiscoError as error:  # the shard named in the message
         raise DiscoError(f"shard {path}: {error}") from None
     return {"shard": path, "batch": task["batch"], "worker": os.getpid(), "seconds": time.perf_counter() - started,
             "hits": hits}

@@ -1,9 +1,15 @@
-"""Errors a user can fix. The command line prints them as one line and exits non-zero."""
+"""Errors a user can fix. The command line prints them as one line and exits non-zero.
+
+Errors with fields pickle with them (``__reduce__``), so that one raised in a spawned process or on
+a Dask worker reaches the parent as it was raised: the default pickling rebuilds an exception from
+its message alone, which their ``__init__`` does not take.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 
 class DiscoError(Exception):
@@ -25,6 +31,9 @@ class SettingError(UsageError):
         self.setting = setting
         self.problem = problem
         super().__init__(f"{setting} {problem}")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.setting, self.problem)
 
     def with_flag(self, flags: Mapping[str, str] | None = None) -> str:
         flag = (flags or {}).get(self.setting, "--" + self.setting.replace("_", "-"))
@@ -52,6 +61,14 @@ class InputError(DiscoError):
         if fix:
             message = f"{message}; {fix}"
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _input_error, (type(self), self.path, self.problem, self.line, self.record, self.fix)
+
+
+def _input_error(cls: type[InputError], path: str, problem: str, line: int | None, record: str | None,
+                 fix: str | None) -> InputError:
+    return cls(path, problem, line=line, record=record, fix=fix)
 
 
 class ModelError(DiscoError):

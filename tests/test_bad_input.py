@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import zlib
 
 import pytest
 
 from disco_pyserini.cli import main
 from disco_pyserini.demo import sample_path
-from disco_pyserini.errors import DiscoError, InputError
+from disco_pyserini.errors import DiscoError, InputError, SettingError
 
 pytestmark = pytest.mark.java
 
@@ -397,3 +398,15 @@ def test_pyserini_order_is_pyserinis_or_refused(tmp_path):
             except ValueError:
                 outcomes.append(True)
         assert any(outcomes), bad
+
+
+@pytest.mark.parametrize("error", [
+    InputError("corpus.jsonl", "no 'id' field", line=7, fix="give every document an id"),
+    InputError("topics.jsonl", "duplicate qid", record="31_4"),
+    SettingError("max_length", "must be at least 1 (got 0)"),
+])
+def test_errors_with_fields_cross_process_boundaries_as_raised(error):
+    """A spawned process or Dask worker sends its exception pickled: the parent gets the same class,
+    fields and message (the default pickling called __init__ with the message alone and failed)."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error) and vars(copy) == vars(error)
