@@ -36,7 +36,7 @@ from .distill_data import (
     training_documents,
     training_turns,
 )
-from .errors import UsageError
+from .errors import SettingError, UsageError
 from .jsonl import write_json
 from .losses import RankingDistillation, RewriteRegression
 from .metadata import artifact_header, file_sha256
@@ -85,8 +85,7 @@ def distill(topics: Sequence[Topic], teacher_runs: Sequence[str], collection: st
     stopping = None if valid is None else EarlyStopping(student, searcher, valid, config, doc_scale, threads or 1,
                                                         output)
     objective = (RankingDistillation(config, documents, teacher_scale, student.device) if config.loss == "kldiv" else
-                 RewriteRegression(SpladeEncoder(replace(query_spec, model=teacher_model or init_model),
-                                                 option="--teacher-model")))
+                 RewriteRegression(_teacher_encoder(query_spec, teacher_model or init_model)))
     total_steps = config.max_steps or math.ceil(len(train) / config.batch_size) * config.epochs
     optimiser = _Optimiser(student.model, config, total_steps, student.device)
     bar = tqdm(total=total_steps, desc="distilling", unit="step", disable=not progress)
@@ -227,6 +226,15 @@ def validation_mrr(student: SpladeEncoder, searcher: Any, validation: Validation
     scored = evaluate_run(validation.qrels, run_from_results(dict(results)), ["recip_rank"],
                           rel_threshold=validation.rel_threshold)
     return float(scored["mean"]["recip_rank"])
+
+
+def _teacher_encoder(student: EncoderSpec, model: str) -> SpladeEncoder:
+    """The teacher model of ``--loss mse``, read as the student reads text; a wrong model is named as
+    ``teacher_model`` (the student's own is ``model``)."""
+    try:
+        return SpladeEncoder(replace(student, model=model), option="--teacher-model")
+    except SettingError as error:
+        raise SettingError("teacher_model", error.problem) from None
 
 
 def _open_index(index: str | Sequence[str], collection: str, heap: str | None) -> Any:

@@ -328,6 +328,12 @@ def test_representation_level_objective_regresses_onto_the_teacher_vector(teache
     assert made["objective"] == "mse" and made["history"][0]["mse"] > 0
 
 
+def test_a_wrong_teacher_model_is_named_as_the_teacher(teacher, tmp_path, capsys):
+    """The command line maps the student's `model` to --init-model; the teacher's is its own flag."""
+    assert distill(teacher, tmp_path / "mse", "--loss", "mse", "--teacher-model", " ") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("disco-pyserini: error: --teacher-model ' '")
+
+
 @pytest.mark.java
 def test_validation_conversations_must_not_be_trained_on(teacher, tmp_path, capsys):
     assert distill(teacher, tmp_path / "model", "--validation-topics", sample_path("topics.jsonl")) == 2
