@@ -44,19 +44,25 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size: int = 32,
-                        batch_size_flag: str = "--batch-size") -> None:
-    from ..spec import PRECISIONS
+def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size_flag: str = "--batch-size") -> None:
+    from ..spec import DEFAULT_BATCH_SIZE, PRECISIONS
 
-    parser.add_argument("--max-length", type=positive_int, default=256,
-                        help="tokens per text, truncated on the right (default: 256)")
-    parser.add_argument("--scale", type=positive_float, default=100,
-                        help="quantization: impact = round(weight * scale) (default: 100)")
-    parser.add_argument(batch_size_flag, dest="batch_size", type=positive_int, default=batch_size,
-                        help=f"texts per encoding batch (default: {batch_size})")
+    add_length_and_scale_options(parser)
+    parser.add_argument(batch_size_flag, dest="batch_size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help=f"texts per encoding batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: float32 on CPU, bfloat16 autocast on CUDA")
+
+
+def add_length_and_scale_options(parser: argparse.ArgumentParser) -> None:
+    """``--max-length`` and ``--scale``, the encoder settings that decide a vector's bytes."""
+    from ..spec import DEFAULT_MAX_LENGTH, DEFAULT_SCALE
+
+    parser.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH,
+                        help=f"tokens per text, truncated on the right (default: {DEFAULT_MAX_LENGTH})")
+    parser.add_argument("--scale", type=positive_float, default=DEFAULT_SCALE,
+                        help=f"quantization: impact = round(weight * scale) (default: {DEFAULT_SCALE})")
 
 
 def encoder_spec(args: argparse.Namespace, model: str, side: str, *, threads: int | None) -> EncoderSpec:

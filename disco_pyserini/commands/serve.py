@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..errors import UsageError
-from .options import add_java_options, positive_float, positive_int
+from .options import add_java_options, add_length_and_scale_options, positive_int
 
 DEMO_MODEL = "splade-tiny"
 
@@ -55,10 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help=f"characters per conversation, rewrite included (default: {defaults.max_characters})")
     parser.add_argument("--max-hits", type=positive_int, default=defaults.max_hits,
                         help=f"largest k a request may ask for (default: {defaults.max_hits})")
-    parser.add_argument("--max-length", type=positive_int, default=256,
-                        help="tokens per query, truncated on the right (default: 256)")
-    parser.add_argument("--scale", type=positive_float, default=100,
-                        help="quantization scale of the queries, the index's (default: 100)")
+    add_length_and_scale_options(parser)
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="serve even if the index's model vocabulary or scale differs from a query model's")
     add_java_options(parser)

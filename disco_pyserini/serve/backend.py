@@ -158,7 +158,6 @@ class Backend:
                  collection: str | None = None, topics: str | None = None, **settings: Any) -> None:
         from ..queries import QueryEncoding
         from ..search import open_searcher
-        from ..spec import EncoderSpec
         from ..topics import read_topics
 
         if not models:
@@ -180,7 +179,7 @@ class Backend:
         self.explainers: dict[str, Explainer] = {}
         self._locks: dict[str, threading.Lock] = {}
         for model in models:
-            encoding = QueryEncoding(EncoderSpec(model, side="query", **settings))
+            encoding = QueryEncoding(model, **settings)
             self.explainers[model] = Explainer(index, encoding, allow_mismatch=allow_mismatch,
                                                searcher=self.searcher, postings=self.postings)
             self._locks[model] = threading.Lock()
@@ -234,30 +233,36 @@ class Backend:
             raise RequestError(422, str(error), "doc_ids") from None
 
     def search(self, topic: Topic, modes: Sequence[str], model: str, k: int) -> list[ModeResult]:
-        """Each mode's explanation, with the passages' texts and the spans of their matched terms."""
+        """Each mode's explanation, with the passages' texts and the spans of their matched terms.
+        A passage retrieved by several modes is read and tokenized once."""
+        explanations = [self.explain(topic, mode, model, k) for mode in modes]
+        texts: dict[str, str | None] = {}
+        for explanation in explanations:
+            for hit in explanation.hits:
+                if hit.doc_id not in texts:
+                    texts[hit.doc_id] = self._text(hit.doc_id)
+        with self._locks[model]:
+            spans = {doc_id: self._spans(model, text) for doc_id, text in texts.items() if text}
         results = []
-        for mode in modes:
-            explanation = self.explain(topic, mode, model, k)
-            texts = {hit.doc_id: self._text(hit.doc_id) for hit in explanation.hits}
-            with self._locks[model]:
-                highlights = {hit.doc_id: self._highlights(model, texts[hit.doc_id], {t.term for t in hit.terms})
-                              for hit in explanation.hits if texts[hit.doc_id]}
-            results.append(ModeResult(explanation, texts, highlights))
+        for explanation in explanations:
+            highlights = {hit.doc_id: [span for span in spans[hit.doc_id] if span[2] in {t.term for t in hit.terms}]
+                          for hit in explanation.hits if hit.doc_id in spans}
+            results.append(ModeResult(explanation, {hit.doc_id: texts[hit.doc_id] for hit in explanation.hits},
+                                      highlights))
         return results
 
     def _text(self, doc_id: str) -> str | None:
         text = self.passages.text(doc_id)
         return text if text is None or len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
 
-    def _highlights(self, model: str, text: str, terms: set[str]) -> list[tuple[int, int, str]]:
-        """``(start, end, term)`` of each token of ``text`` that is a matched term (the model's
-        tokenizer, whose vocabulary is the index's)."""
+    def _spans(self, model: str, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, token)`` of each token of ``text`` (the model's tokenizer, whose vocabulary
+        is the index's): the matched terms are highlighted among them."""
         tokenizer = self.explainers[model].encoding.splade.tokenizer
         encoded = tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
                             return_attention_mask=False, return_token_type_ids=False)
         tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
-        return [(start, end, token) for token, (start, end) in zip(tokens, encoded["offset_mapping"])
-                if token in terms and end > start]
+        return [(start, end, token) for token, (start, end) in zip(tokens, encoded["offset_mapping"]) if end > start]
 
     def health(self) -> dict[str, Any]:
         from ..metadata import package_version
