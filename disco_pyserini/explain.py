@@ -187,20 +187,25 @@ def query_segments(topic: Topic, mode: str) -> tuple[str, tuple[Segment, ...]]:
     return text, tuple(segments)
 
 
-def read_input(encoding: QueryEncoding, text: str, segments: Sequence[Segment]) -> QueryInput:
-    """What the encoder of ``encoding`` reads of ``text``, and which segments each token comes from."""
+def read_input(encoding: QueryEncoding, text: str, segments: Sequence[Segment], *,
+               ids: Sequence[int] | None = None) -> QueryInput:
+    """What the encoder of ``encoding`` reads of ``text`` (``ids``, its tokens as
+    :meth:`SpladeEncoder.tokenize` gives them, when the caller has them), and which segments each
+    token comes from."""
     splade = encoding.splade
     tokenizer = splade.tokenizer
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError(f"the model {encoding.model} has a slow (Python) tokenizer, which gives no character "
                          f"offsets; explanations need a fast tokenizer (tokenizer.json)")
-    encoded = tokenizer(text, add_special_tokens=True, truncation=True, max_length=splade.max_length,
-                        return_offsets_mapping=True, return_attention_mask=False, return_token_type_ids=False)
-    ids = list(encoded["input_ids"])
-    if ids != splade.tokenize([text])[0]:  # the very input the encoder reads, or no explanation
+    options = {"add_special_tokens": True, "return_offsets_mapping": True, "return_attention_mask": False,
+               "return_token_type_ids": False}
+    encoded = tokenizer(text, truncation=False, **options)
+    full = len(encoded["input_ids"])
+    if full > splade.max_length:  # what the model reads: the text truncated on the right
+        encoded = tokenizer(text, truncation=True, max_length=splade.max_length, **options)
+    ids = list(splade.tokenize([text])[0] if ids is None else ids)
+    if list(encoded["input_ids"]) != ids:  # the very input the encoder reads, or no explanation
         raise DiscoError(f"the tokenizer of {encoding.model} tokenizes differently with offsets; cannot explain")
-    full = len(tokenizer(text, add_special_tokens=True, truncation=False, return_attention_mask=False,
-                         return_token_type_ids=False)["input_ids"])
     tokens = tokenizer.convert_ids_to_tokens(ids)
     sources: dict[str, set[tuple[str, int | None]]] = {}
     kept = 0
@@ -371,7 +376,8 @@ class Explainer:
         check_query_mode(mode)
         topic = as_topic(query, rewrite)
         text, segments = query_segments(topic, mode)
-        return topic, read_input(self.encoding, text, segments), self.encoding.encode_one(text)
+        ids = self.encoding.splade.tokenize([text])[0]  # read once: for the explanation and the query
+        return topic, read_input(self.encoding, text, segments, ids=ids), self.encoding.encode_token_ids([ids])[0]
 
     def explain(self, query: Topic | Sequence[Any] | str, mode: str = "disco", *, k: int = 10,
                 doc_ids: Sequence[str] = (), rewrite: str | None = None) -> Explanation:

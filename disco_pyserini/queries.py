@@ -58,10 +58,12 @@ class QueryEncoding:
         return self.encode_many([query])[0]
 
     def encode_many(self, queries: Sequence[str | Sequence[Any]]) -> list[dict[str, int]]:
-        texts = [query_string(q) for q in queries]
-        vectors = self.splade.encode(texts)
+        return self.encode_token_ids(self.splade.tokenize([query_string(q) for q in queries]))
+
+    def encode_token_ids(self, token_ids: Sequence[Sequence[int]]) -> list[dict[str, int]]:
+        """The impact queries of texts already tokenized by :meth:`SpladeEncoder.tokenize`."""
         return [prune(to_impacts(v.indices, v.weights, self.splade.vocabulary, self.scale), self.max_terms)
-                for v in vectors]
+                for v in self.splade.encode_token_ids(token_ids)]
 
     def describe(self) -> dict[str, Any]:
         """The encoder's record (:meth:`SpladeEncoder.describe`), the preset or model as given, and
