@@ -10,13 +10,18 @@ not by importing them, so this runs in a moment and starts nothing.
 
 Relative links (``[text](path)``, ``![alt](path)``, ``[label]: path``) must lead to a file of the
 repository and, where they name a section (``page.md#section``), to a heading of that page, slugged
-as GitHub slugs it.
+as GitHub slugs it. And every whole ``disco-pyserini`` command a page shows (a line of a shell block,
+or a table's example in inline code) must parse with today's command line, so that a renamed option
+cannot leave an example that fails when pasted. Placeholders (``...``) are not examples.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
+import shlex
 from functools import cache
 from pathlib import Path
 
@@ -37,6 +42,8 @@ _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?(?P<target>[^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(?P<target>[^\s>]+)>?")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SHELL_BLOCK = re.compile(r"^\s*(```|~~~)\s*(bash|sh|shell|console)?\s*$")
+_COMMAND = "disco-pyserini"
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(?P<text>.*?)\s*#*\s*$")
 
 
@@ -168,6 +175,63 @@ def broken_links(path: Path) -> list[str]:
     return problems
 
 
+def example_commands(path: Path) -> list[tuple[int, list[str]]]:
+    """(line, argv) of every whole ``disco-pyserini`` command the page shows."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    shell_lines, block, pending, start = [], None, "", 0
+    for number, line in enumerate(lines, start=1):
+        fence = _FENCE.match(line)
+        if fence:
+            shell = _SHELL_BLOCK.match(line)
+            block = None if block is not None else ("shell" if shell and shell[2] else "other")
+            continue
+        if block == "shell":
+            start = start or number
+            if line.rstrip().endswith("\\"):
+                pending += line.rstrip()[:-1] + " "
+                continue
+            shell_lines.append((start, pending + line))
+            pending, start = "", 0
+        elif block is None and line.lstrip().startswith("|"):
+            for code in _INLINE_CODE.finditer(line):
+                text = code.group(0).strip("`").strip()
+                if text.startswith(_COMMAND + " "):
+                    shell_lines.append((number, text))
+    commands = []
+    for number, line in shell_lines:
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as error:
+            commands.append((number, [f"<unreadable: {error}>"]))
+            continue
+        segment: list[str] = []
+        for word in [*words, "&&"]:
+            if word not in ("&&", "||", ";", "|"):
+                segment.append(word)
+                continue
+            while segment and re.fullmatch(r"[A-Za-z_]\w*=\S*", segment[0]):
+                segment.pop(0)  # VARIABLE=value before the command
+            if segment and segment[0].rsplit("/", 1)[-1] == _COMMAND and "..." not in segment:
+                commands.append((number, segment[1:]))
+            segment = []
+    return commands
+
+
+def unparsable_examples(path: Path) -> list[str]:
+    from disco_pyserini.cli import build_parser
+
+    parser, problems = build_parser(), []
+    for number, argv in example_commands(path):
+        errors = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+                parser.parse_args(argv)
+        except SystemExit:
+            said = errors.getvalue().strip().splitlines()
+            problems.append(f"{_relative(path)}:{number}: {_COMMAND} {shlex.join(argv)}: {said[-1] if said else ''}")
+    return problems
+
+
 @pytest.mark.parametrize("path", documents(), ids=_relative)
 def test_every_test_a_page_names_exists(path):
     problems = broken_test_names(path)
@@ -178,6 +242,12 @@ def test_every_test_a_page_names_exists(path):
 def test_every_relative_link_leads_to_a_file(path):
     problems = broken_links(path)
     assert not problems, "broken links:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", documents(), ids=_relative)
+def test_every_example_command_parses(path):
+    problems = unparsable_examples(path)
+    assert not problems, "examples the command line refuses:\n" + "\n".join(problems)
 
 
 def test_the_readme_is_read_in_five_minutes():
@@ -194,8 +264,9 @@ def test_the_pages_name_tests_at_all():
     assert any(not names for _, names in named), "no tests/FILE.py alone found"
 
 
-def test_the_checks_catch_a_wrong_name_and_a_broken_link(tmp_path, monkeypatch):
-    """A renamed test, a bare ::name with no file before it, a missing page and a missing anchor fail."""
+def test_the_checks_catch_a_wrong_name_a_broken_link_and_a_wrong_example(tmp_path, monkeypatch):
+    """A renamed test, a bare ::name with no file before it, a missing page, a missing anchor and an
+    option the command line does not have fail; what is fine passes."""
     page = tmp_path / "page.md"
     (tmp_path / "other.md").write_text("# A heading: with `code`, punctuation\n\n## Twice\n## Twice\n")
     page.write_text(
@@ -216,6 +287,20 @@ def test_the_checks_catch_a_wrong_name_and_a_broken_link(tmp_path, monkeypatch):
         "page.md:3: (missing.md) leads to no file",
         "page.md:4: (other.md#nowhere): other.md has no heading with the anchor #nowhere",
     ]
+    examples = tmp_path / "examples.md"
+    examples.write_text(
+        "```bash\n"
+        "disco-pyserini index --collection c/ --index i/ \\\n"
+        "    --threads 8   # a comment\n"
+        "X=1 .venv/bin/disco-pyserini search --index i/ --topics t.jsonl --output r.trec --no-such-option\n"
+        "disco-pyserini encode ... --dask\n"
+        "```\n"
+        "| command | example |\n|---|---|\n"
+        "| `fuse` | `disco-pyserini fuse --runs a.trec --method median --output f.trec` |\n"
+        "```python\ndisco-pyserini not a shell line\n```\n"
+    )
+    assert [number for number, _ in example_commands(examples)] == [2, 4, 9]
+    assert [line.split(":")[1] for line in unparsable_examples(examples)] == ["4", "9"]
     bare = tmp_path / "bare.md"
     bare.write_text("As `::test_orphan` shows.\n")
     assert broken_test_names(bare) == ["bare.md:1: ::test_orphan follows no tests/FILE.py on this page"]
