@@ -29,7 +29,7 @@ test: lint
 distill-cast: $(STAMP)
 	$(BIN)/python experiments/distill_cast.py
 
-# The speed and memory benchmarks (several minutes each); figures in README.md, "Performance".
+# The speed and memory benchmarks (several minutes each); figures in docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_encode.py
 	$(BIN)/python benchmarks/bench_search.py

@@ -12,7 +12,7 @@ abstract, from ../shared) with SPLADE-tiny once per thread count, each twice, an
 * how many integer impacts ``round(w * scale)`` differ, and whether every such difference sits
   at a rounding boundary (``w * scale`` within float noise of ``k + 0.5``).
 
-The README's determinism claims quote its figures.
+docs/reliability.md's determinism claims quote its figures.
 """
 
 from __future__ import annotations

@@ -71,8 +71,7 @@ def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int |
         note = (f"\n\n`disco` reads the whole flattened conversation with {model}, a query encoder that was never "
                 f"trained on conversations, so the history's words drown the current question and it scores below "
                 f"`raw`. The flattened history needs a DiSCo-distilled query encoder: `--model disco-human` (from "
-                f"the HuggingFace hub), or train one with `disco-pyserini distill` (README, 'Distilling your own "
-                f"DiSCo encoder').")
+                f"the HuggingFace hub), or train one with `disco-pyserini distill` (docs/distillation.md).")
     return (f"{len(topics)} turns of {len({conversation_id(t.query_id) for t in topics})} conversations, "
             f"{searcher.num_docs} passages, model {model}; relevance >= {REL_THRESHOLD} counts as relevant\n\n"
             f"{table}{note}")

@@ -16,7 +16,7 @@ The settings are of two kinds:
   compare these (:func:`output_identity`).
 * **speed settings**, ``batch_size``, ``threads`` and ``device``, change how fast, not what: on
   CPU every text is computed alone, so its vector depends on neither its batch nor the thread count
-  (the thread count may move a float in its last bit, see README, Determinism). Artifacts record
+  (the thread count may move a float in its last bit, see docs/reliability.md). Artifacts record
   them; changing them forces no re-encoding. On CUDA batches are padded, so there the bytes depend
   on the batch too; a CUDA encoding records ``precision`` bfloat16 (or float16), which tells it apart.
 

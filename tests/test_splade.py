@@ -119,7 +119,7 @@ def test_thread_counts_change_floats_only_in_the_last_bits(tiny_encoder):
 
 # -- one forward, two modes: pinned to the code each mode replaced -----------------------------------
 def reference_training_weights(tokenizer, model, texts, max_length=256):
-    """The training forward the README's distillation table was measured with, literally (the
+    """The training forward the distillation table of docs/distillation.md was measured with, literally (the
     nested ``encode`` of ``distill()`` at commit 37c265b, on CPU where autocast is off): a padded
     batch, the head over all its real tokens at once, the max per text, then log(1 + relu)."""
     inputs = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
