@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..corpus import lone_surrogate
 from ..errors import DiscoError, UsageError
 from ..explain import Explainer, Explanation, IndexPostings, as_topic
 from ..topics import Topic
@@ -211,6 +212,14 @@ class Backend:
         if len(conversation) > limits.max_turns:
             raise RequestError(413, f"the conversation has {len(conversation)} turns; this server takes at most "
                                     f"{limits.max_turns}", "conversation")
+        texts = [(f"conversation.{turn}.{side}", text) for turn, pair in enumerate(conversation)
+                 for side, text in enumerate(pair)]
+        texts += [("rewrite", rewrite)] + [(f"doc_ids.{number}", doc_id) for number, doc_id in enumerate(doc_ids)]
+        for name, text in texts:
+            at = lone_surrogate(text) if isinstance(text, str) else None
+            if at is not None:
+                raise RequestError(422, f"{name} holds a lone surrogate (half of a character, \\u{ord(text[at]):04x}, "
+                                        f"at character {at}); send the character whole", name)
         characters = sum(len(text) for pair in conversation for text in pair if isinstance(text, str))
         characters += len(rewrite or "")
         if characters > limits.max_characters:
@@ -245,8 +254,11 @@ class Backend:
             spans = {doc_id: self._spans(model, text) for doc_id, text in texts.items() if text}
         results = []
         for explanation in explanations:
-            highlights = {hit.doc_id: [span for span in spans[hit.doc_id] if span[2] in {t.term for t in hit.terms}]
-                          for hit in explanation.hits if hit.doc_id in spans}
+            highlights = {}
+            for hit in explanation.hits:
+                if hit.doc_id in spans:
+                    matched = {t.term for t in hit.terms}
+                    highlights[hit.doc_id] = [span for span in spans[hit.doc_id] if span[2] in matched]
             results.append(ModeResult(explanation, {hit.doc_id: texts[hit.doc_id] for hit in explanation.hits},
                                       highlights))
         return results
