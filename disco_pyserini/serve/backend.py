@@ -29,6 +29,7 @@ from ..corpus import lone_surrogate
 from ..errors import DiscoError, UsageError
 from ..explain import Explainer, Explanation, IndexPostings, as_topic
 from ..topics import Topic
+from .passages import PassageStore
 
 logger = logging.getLogger(__name__)
 
@@ -71,48 +72,6 @@ class Limits:
     def to_json(self) -> dict[str, int]:
         return {"max_turns": self.max_turns, "max_characters": self.max_characters, "max_hits": self.max_hits,
                 "max_doc_ids": self.max_doc_ids, "max_body_bytes": self.max_body_bytes}
-
-
-class PassageStore:
-    """Passage texts by document id, read from a collection's vector files when a hit is shown.
-
-    Opening reads every line once and keeps only ``doc_id -> (file, byte offset)``; a text is read
-    back with one seek. An index without its collection has no texts (hits show their ids).
-    """
-
-    def __init__(self, folder: str | None) -> None:
-        from ..collection import Collection
-        from ..jsonl import read_jsonl_offsets
-
-        self.folder = folder
-        self._files: list[str] = []
-        self._where: dict[str, tuple[int, int]] = {}
-        if folder is None:
-            return
-        vectors = Collection(folder).vectors_folder
-        for name in sorted(os.listdir(vectors)):
-            if not name.endswith(".jsonl"):
-                continue
-            path = os.path.join(vectors, name)
-            self._files.append(path)
-            for _, offset, record in read_jsonl_offsets(path):
-                if isinstance(record, dict) and isinstance(record.get("id"), str):
-                    self._where.setdefault(record["id"], (len(self._files) - 1, offset))
-
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def text(self, doc_id: str) -> str | None:
-        import json
-
-        where = self._where.get(doc_id)
-        if where is None:
-            return None
-        with open(self._files[where[0]], "rb") as handle:
-            handle.seek(where[1])
-            record = json.loads(handle.readline())
-        text = record.get("contents")
-        return text if isinstance(text, str) else None
 
 
 def collection_of(index: str, collection: str | None) -> str | None:
@@ -292,3 +251,4 @@ class Backend:
             self._on_java_thread(close_java)
         finally:
             self._java.shutdown(wait=True)
+            self.passages.close()
