@@ -105,6 +105,12 @@ def test_search_answers_the_librarys_explanations(server, reference):
             for start, end, term in hit["highlights"]:  # each highlighted stretch is a matched term
                 assert term in matched
                 assert hit["text"][start:end].lower() == term.removeprefix("##")
+            # and every token of the passage that is a matched term is highlighted
+            tokenizer = reference.encoding.splade.tokenizer
+            encoded = tokenizer(hit["text"], add_special_tokens=False, return_offsets_mapping=True)
+            tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+            assert hit["highlights"] == [[start, end, token] for token, (start, end)
+                                         in zip(tokens, encoded["offset_mapping"]) if token in matched]
     status, without_rewrite = server.json("/search", topic_body(topic, k=5))
     assert [r["mode"] for r in without_rewrite["results"]] == ["raw", "disco"]  # rewrite only when typed
 

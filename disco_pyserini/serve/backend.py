@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 SERVE_MODES = ("raw", "disco", "history", "rewrite")
 DEFAULT_MODES = ("raw", "disco", "rewrite")
 TEXT_SHOWN = 4000  # characters of a passage in an answer
+SPANS_KEPT = 5000  # passages whose token spans are kept between requests, per model
 T = TypeVar("T")
 
 
@@ -138,11 +140,13 @@ class Backend:
         self.num_docs = self.searcher.num_docs
         self.explainers: dict[str, Explainer] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._span_cache: dict[str, OrderedDict[str, list[tuple[int, int, str]]]] = {}
         for model in models:
             encoding = QueryEncoding(model, **settings)
             self.explainers[model] = Explainer(index, encoding, allow_mismatch=allow_mismatch,
                                                searcher=self.searcher, postings=self.postings)
             self._locks[model] = threading.Lock()
+            self._span_cache[model] = OrderedDict()
 
     @property
     def models(self) -> list[str]:
@@ -210,7 +214,7 @@ class Backend:
                 if hit.doc_id not in texts:
                     texts[hit.doc_id] = self._text(hit.doc_id)
         with self._locks[model]:
-            spans = {doc_id: self._spans(model, text) for doc_id, text in texts.items() if text}
+            spans = self._spans(model, {doc_id: text for doc_id, text in texts.items() if text})
         results = []
         for explanation in explanations:
             highlights = {}
@@ -226,14 +230,30 @@ class Backend:
         text = self.passages.text(doc_id)
         return text if text is None or len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
 
-    def _spans(self, model: str, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, token)`` of each token of ``text`` (the model's tokenizer, whose vocabulary
-        is the index's): the matched terms are highlighted among them."""
-        tokenizer = self.explainers[model].encoding.splade.tokenizer
-        encoded = tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
-                            return_attention_mask=False, return_token_type_ids=False)
-        tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
-        return [(start, end, token) for token, (start, end) in zip(tokens, encoded["offset_mapping"]) if end > start]
+    def _spans(self, model: str, texts: Mapping[str, str]) -> dict[str, list[tuple[int, int, str]]]:
+        """``{doc_id: [(start, end, token), ...]}``, each token of each text (the model's tokenizer,
+        whose vocabulary is the index's): the matched terms are highlighted among them.
+
+        The texts not tokenized lately are tokenized in one call; the spans of the last
+        :data:`SPANS_KEPT` passages are kept (a conversation's turns retrieve many of the same
+        passages). The caller holds the model's lock."""
+        cache = self._span_cache[model]
+        missing = [doc_id for doc_id in texts if doc_id not in cache]
+        if missing:
+            tokenizer = self.explainers[model].encoding.splade.tokenizer
+            encoded = tokenizer([texts[doc_id] for doc_id in missing], add_special_tokens=False, truncation=False,
+                                return_offsets_mapping=True, return_attention_mask=False,
+                                return_token_type_ids=False)
+            for doc_id, ids, offsets in zip(missing, encoded["input_ids"], encoded["offset_mapping"]):
+                tokens = tokenizer.convert_ids_to_tokens(ids)
+                cache[doc_id] = [(start, end, token) for token, (start, end) in zip(tokens, offsets) if end > start]
+        found = {}
+        for doc_id in texts:
+            cache.move_to_end(doc_id)
+            found[doc_id] = cache[doc_id]
+        while len(cache) > SPANS_KEPT:
+            cache.popitem(last=False)
+        return found
 
     def health(self) -> dict[str, Any]:
         from ..metadata import package_version
