@@ -51,6 +51,19 @@ def corpus_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return files
 
 
+SURROGATE_FIX = "write the character whole (a \\ud83d\\udc1d pair, or the character itself), or remove the stray half"
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The position of the first unpaired surrogate of ``text`` (JSON's ``"\\ud800"`` decodes to one:
+    half of a character, which UTF-8 and the tokenizers cannot take), or ``None``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
+    return None
+
+
 def parse_document(record: Any, path: str, line: int) -> Document:
     if not isinstance(record, dict):
         raise InputError(path, "a document must be a JSON object", line=line, fix=FIX)
@@ -62,18 +75,31 @@ def parse_document(record: Any, path: str, line: int) -> Document:
     if any(c.isspace() for c in doc_id):
         raise InputError(path, f"document id {doc_id!r} contains white space, which TREC run files cannot hold",
                          line=line, fix="use ids without spaces")
+    if lone_surrogate(doc_id) is not None:
+        raise InputError(path, "the document id holds a lone surrogate (half of a character)", line=line,
+                         fix=SURROGATE_FIX)
     if "contents" in record:
         text = record["contents"]
         if not isinstance(text, str):
             raise InputError(path, "\"contents\" must be a string", line=line, record=f"id {doc_id}")
+        _check_surrogates(path, line, doc_id, contents=text)
         return Document(doc_id, text.strip())
     if "text" in record:
         text, title = record["text"], record.get("title")
         if not isinstance(text, str) or (title is not None and not isinstance(title, str)):
             raise InputError(path, "\"title\" and \"text\" must be strings", line=line, record=f"id {doc_id}")
+        _check_surrogates(path, line, doc_id, title=title or "", text=text)
         return Document(doc_id, document_text(title, text))
     raise InputError(path, "the document has neither \"contents\" nor \"text\"", line=line,
                      record=f"id {doc_id}", fix=FIX)
+
+
+def _check_surrogates(path: str, line: int, doc_id: str, **fields: str) -> None:
+    for name, text in fields.items():
+        at = lone_surrogate(text)
+        if at is not None:
+            raise InputError(path, f"\"{name}\" holds a lone surrogate (half of a character) at character {at}",
+                             line=line, record=f"id {doc_id}", fix=SURROGATE_FIX)
 
 
 def iter_corpus(paths: Iterable[str]) -> Iterator[Document]:

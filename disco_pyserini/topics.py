@@ -20,6 +20,7 @@ from .conversation import (
     flatten_conversation,
     history_questions,
 )
+from .corpus import SURROGATE_FIX, lone_surrogate
 from .errors import InputError, QueryTextError, UsageError
 from .jsonl import read_jsonl, write_atomic
 from .runs import QUERY_ID_FIX, pyserini_id_problem
@@ -113,6 +114,12 @@ def topic_from_json(record: Any, path: str, line: int) -> Topic:
         if value is not None and not isinstance(value, str):
             raise InputError(path, f"\"{name}\" must be a string or null", line=line, record=f"qid {qid}")
         rewrites[name] = value
+    texts = [text for pair in conversation if isinstance(pair, list) for text in pair if isinstance(text, str)]
+    for what, values in (("the conversation", texts), ("the rewrite", [rewrites["rewrite"]]),
+                         ("the automatic rewrite", [rewrites["rewrite_auto"]])):
+        if any(isinstance(value, str) and lone_surrogate(value) is not None for value in values):
+            raise InputError(path, f"{what} holds a lone surrogate (half of a character)", line=line,
+                             record=f"qid {qid}", fix=SURROGATE_FIX)
     extra = {k: v for k, v in record.items() if k not in ("qid", "conversation", "rewrite", "rewrite_auto")}
     try:
         pairs = tuple((p[0], p[1]) if isinstance(p, list) and len(p) == 2 else p for p in conversation)

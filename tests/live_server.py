@@ -16,14 +16,20 @@ from typing import Any
 STARTUP_SECONDS = 300  # imports torch and transformers, starts Java, loads the model: ~10 s on 2 idle cores
 
 
-def build_sample_index(root: Path, encoder: Any) -> Path:
-    """The 155 sample passages, encoded with ``encoder`` and indexed under ``root`` (``root/index``)."""
+def build_sample_index(root: Path, encoder: Any, extra: dict[str, str] | None = None) -> Path:
+    """The 155 sample passages (and ``extra``, ``{doc_id: text}``), encoded with ``encoder`` and
+    indexed under ``root`` (``root/index``)."""
     from disco_pyserini.collection import encode_collection
     from disco_pyserini.demo import sample_path
     from disco_pyserini.indexing import build_index
 
-    encode_collection([sample_path("corpus.jsonl")], str(root / "collection"), encoder, docs_per_part=50,
-                      progress=False)
+    corpus = [sample_path("corpus.jsonl")]
+    if extra:
+        corpus.append(str(root / "extra.jsonl"))
+        with open(corpus[-1], "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"id": doc_id, "contents": text}, ensure_ascii=False) + "\n"
+                              for doc_id, text in extra.items())
+    encode_collection(corpus, str(root / "collection"), encoder, docs_per_part=50, progress=False)
     build_index(str(root / "collection"), str(root / "index"), threads=2)
     return root / "index"
 

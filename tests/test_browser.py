@@ -35,10 +35,15 @@ def need_browser():
         pytest.skip("needs " + " and ".join(missing))
 
 
+# characters outside the BMP: one code point in Python, two UTF-16 units in JavaScript
+EMOJI_PASSAGE = "🐝 honeybees dance 🐝🌼 to tell 🌻 the hive where 🍯 nectar flowers grow, 𝒻𝒶𝓇 away."
+EMOJI_QUESTION = "🐝 honeybees dance 🌻 nectar?"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_encoder, tiny_model):
     need_browser()
-    index = build_sample_index(tmp_path_factory.mktemp("browser"), tiny_encoder)
+    index = build_sample_index(tmp_path_factory.mktemp("browser"), tiny_encoder, extra={"emoji-01": EMOJI_PASSAGE})
     live = LiveServer(["--index", str(index), "--model", tiny_model, "--topics", sample_path("topics.jsonl")])
     yield live
     assert live.stop() == 0, "".join(live.stderr[-20:])
@@ -65,7 +70,7 @@ def page(tmp_path):
 def test_two_turns_typed_show_highlighted_hits_side_by_side_and_the_rewrite_column(server, page, tmp_path):
     page.goto(server.url)
     page.wait_for_selector("body[data-ready=true]")
-    assert "155 documents" in page.inner_text("#server")
+    assert "156 documents" in page.inner_text("#server")
 
     # turn 1: a question, searched alone
     page.locator("#turns .question").nth(0).fill("How do honeybees tell each other where the food is?")
@@ -128,3 +133,30 @@ def test_a_bad_turn_shows_the_servers_message(server, page):
     page.select_option("#examples", "3_4")  # an example conversation replaces it and is searched
     page.wait_for_selector(".column[data-mode=rewrite] .hit")
     assert page.locator("#turns .question").count() == 4 and page.is_hidden("#error")
+
+
+def test_highlights_after_characters_outside_the_bmp_mark_the_matched_terms(server, page):
+    """The server counts code points, JavaScript's strings UTF-16 units: every highlight and query
+    segment after an emoji must still cover exactly its term."""
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.locator("#turns .question").nth(0).fill("🌼 What do bees do?")
+    page.click("#add-turn")
+    page.locator("#turns .answer").nth(0).fill("🐝 They dance.")
+    page.locator("#turns .question").nth(1).fill(EMOJI_QUESTION)
+    page.click("#search")
+    page.wait_for_selector(".column[data-mode=disco] .hit mark")
+    query = page.locator(".column[data-mode=disco] .query-text .segment").all_inner_texts()
+    assert query == [EMOJI_QUESTION, "🐝 They dance.", "🌼 What do bees do?"]
+    hit = page.locator(".column[data-mode=raw] .hit[data-doc-id=emoji-01]")
+    assert hit.count() == 1, "the passage with emoji is not among the raw hits"
+    assert hit.locator(".passage").inner_text() == EMOJI_PASSAGE
+    marks = hit.locator(".passage mark").evaluate_all("marks => marks.map(m => [m.textContent, m.title])")
+    assert marks
+    for shown, title in marks:  # each highlighted stretch is the very term it is labelled with
+        term = title.split(":")[0]
+        if term == "[UNK]":  # the tokenizer's unknown token stands for one emoji
+            assert len(shown) == 1 and ord(shown) > 0xFFFF, shown
+        else:
+            assert shown.lower() == term.removeprefix("##"), (shown, term)
+    assert {"dance", "nectar"} <= {shown.lower() for shown, _ in marks}

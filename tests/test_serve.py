@@ -105,6 +105,12 @@ def test_search_answers_the_librarys_explanations(server, reference):
             for start, end, term in hit["highlights"]:  # each highlighted stretch is a matched term
                 assert term in matched
                 assert hit["text"][start:end].lower() == term.removeprefix("##")
+            # and every token of the passage that is a matched term is highlighted
+            tokenizer = reference.encoding.splade.tokenizer
+            encoded = tokenizer(hit["text"], add_special_tokens=False, return_offsets_mapping=True)
+            tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+            assert hit["highlights"] == [[start, end, token] for token, (start, end)
+                                         in zip(tokens, encoded["offset_mapping"]) if token in matched]
     status, without_rewrite = server.json("/search", topic_body(topic, k=5))
     assert [r["mode"] for r in without_rewrite["results"]] == ["raw", "disco"]  # rewrite only when typed
 
@@ -202,6 +208,10 @@ BAD_REQUESTS = [
     ("unknown document", "/explain", {**GOOD, "doc_ids": ["no-such-doc"]}, 422, "invalid_request",
      "not in the index"),
     ("too many documents", "/explain", {**GOOD, "doc_ids": ["bees-01"] * 21}, 413, "too_large", "at most 20"),
+    ("lone surrogate in a question", "/search", b'{"conversation": [["bees \\ud800?", null]]}', 422,
+     "invalid_request", "lone surrogate"),
+    ("lone surrogate in a rewrite", "/search", b'{"conversation": [["q?", null]], "rewrite": "\\udc00"}', 422,
+     "invalid_request", "lone surrogate"),
     ("no such page", "/nowhere", None, 404, "not_found", "Not Found"),
     ("wrong method", "/search", "GET", 405, "method_not_allowed", "Method Not Allowed"),
 ]
@@ -260,3 +270,74 @@ def test_serve_demo_without_the_demo_says_how_to_build_it(tmp_path, capsys):
     assert main(["-q", "serve", "--demo", "--output", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "make demo" in error and len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b'{"conversation": [["q?", "a"], ["bees \\ud800?", null]]}', "conversation.1.0"),
+    (b'{"conversation": [["q?", "an \\udfff answer"], ["more?", null]]}', "conversation.0.1"),
+    (b'{"conversation": [["q?", null]], "rewrite": "\\ud800"}', "rewrite"),
+    (b'{"conversation": [["q?", null]], "doc_ids": ["\\ud800"]}', "doc_ids.0"),
+])
+def test_a_lone_surrogate_is_refused_naming_its_field(server, body, field):
+    path = "/explain" if b"doc_ids" in body else "/search"
+    status, content = server.request(path, raw=body)
+    error = json.loads(content)["error"]
+    assert (status, error["field"]) == (422, field), error
+
+
+def raw_http(server, path, host, method="GET"):
+    """``(status, body)`` of a request whose Host header is ``host`` (a rebound name sends its own)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    body = json.dumps(GOOD).encode() if method == "POST" else None
+    connection.putrequest(method, path, skip_host=True)
+    connection.putheader("Host", host)
+    if body is not None:
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    response = connection.getresponse()
+    answer = response.status, response.read()
+    connection.close()
+    return answer
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:{port}", "127.0.0.1.attacker.example",
+                                  "localhost.attacker.example:{port}", "10.0.0.1:{port}", ""])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/search"), ("GET", "/health"), ("GET", "/")])
+def test_a_rebound_host_name_is_refused(server, host, method, path):
+    """DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1 sends its own
+    name in Host; the server bound to loopback answers only loopback names."""
+    from urllib.parse import urlsplit
+
+    status, content = raw_http(server, path, host.format(port=urlsplit(server.url).port), method)
+    assert status == 400, content[:200]
+    error = json.loads(content)["error"]
+    assert error["code"] == "invalid_host" and "--host" in error["message"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "[::1]:{port}",
+                                  "127.0.0.1", "localhost"])
+def test_loopback_host_names_are_served(server, host):
+    from urllib.parse import urlsplit
+
+    status, content = raw_http(server, "/search", host.format(port=urlsplit(server.url).port), "POST")
+    assert status == 200 and json.loads(content)["results"]
+
+
+def test_health_answers_while_searches_queue(server):
+    """40 of the heaviest searches at once (every mode, the most hits) fill the server's request threads;
+    /health must not wait behind them. A bound on a blocked endpoint, not a speed measurement:
+    /health does no work."""
+    heavy = {**GOOD, "rewrite": "How far do honeybees fly?", "k": LIMITS["max_hits"]}
+    with ThreadPoolExecutor(40) as pool:
+        searches = [pool.submit(server.json, "/search", heavy, timeout=600) for _ in range(40)]
+        time.sleep(0.5)  # let them reach the server
+        assert not all(search.done() for search in searches), "the searches ended before /health was asked"
+        status, health = server.json("/health", timeout=1)  # raises on a timeout
+        assert status == 200 and health["status"] == "ok"
+        assert not all(search.done() for search in searches)
+        assert all(search.result()[0] == 200 for search in searches)

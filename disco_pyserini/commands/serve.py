@@ -47,7 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="the collection to show passage texts from (default: the one the index metadata names)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; anything else warns: "
-                             "the server has no authentication)")
+                             "the server has no authentication). Requests must name the server by it in their Host "
+                             "header (on loopback: 127.0.0.1, localhost or ::1), against DNS rebinding; 0.0.0.0 "
+                             "answers any name")
     parser.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--max-turns", type=positive_int, default=defaults.max_turns,
                         help=f"turns per conversation (default: {defaults.max_turns})")

@@ -12,7 +12,9 @@ The page is three static files (``static/``: HTML, CSS, plain JavaScript), so no
 to run it and it works without network. The application is FastAPI (:mod:`.app`) on uvicorn; the
 search runs in :mod:`.backend`, which serialises what is unsafe across threads (Java calls, each
 model's tokenizer and encoder). The server listens on 127.0.0.1 unless told otherwise: it has no
-authentication, and anyone who can reach it can make it compute.
+authentication, and anyone who can reach it can make it compute. It answers only requests whose
+``Host`` header names it (loopback names on loopback, the ``--host`` given otherwise), so a web
+page whose own name was rebound to 127.0.0.1 cannot read its answers (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def run_server(backend: Backend, host: str = "127.0.0.1", port: int = 8000, *,
     the socket listens (with ``port=0`` the system picks the port; the address says which)."""
     import uvicorn
 
-    from .app import create_app
+    from .app import allowed_hosts, create_app
 
     if host not in LOOPBACK:
         logger.warning("listening on %s: anyone who can reach this machine can use the server, which has no "
@@ -53,8 +55,12 @@ def run_server(backend: Backend, host: str = "127.0.0.1", port: int = 8000, *,
                 bound = [sock.getsockname() for server in self.servers for sock in server.sockets]
                 announce(url_of(str(bound[0][0]), int(bound[0][1])) if bound else url_of(host, port))
 
-    config = uvicorn.Config(create_app(backend), host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=10)
+    hosts = allowed_hosts(host)
+    if hosts is None:
+        logger.warning("listening on every address (%s): requests are answered whatever name they give the server "
+                       "(no protection against DNS rebinding)", host or "all")
+    config = uvicorn.Config(create_app(backend, hosts=hosts), host=host, port=port, log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=10)
     Server(config).run()
 
 

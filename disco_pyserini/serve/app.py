@@ -5,7 +5,8 @@ FastAPI (on Starlette) validates requests against the models below and writes th
 which a machine without network cannot reach, so they are switched off; the schema is all there.
 
 Every error is JSON, ``{"error": {"status", "code", "message", "field"}}``, with a 4xx status
-for what the client can fix: 400 for a body that is not JSON, 413 for a request over a limit
+for what the client can fix: 400 for a body that is not JSON or a ``Host`` that is not the server's
+(DNS rebinding, see :class:`HostCheck`), 413 for a request over a limit
 (body bytes, turns, characters, documents), 422 for a request that breaks a rule (wrong types, an
 empty conversation, a last turn with an answer, an unknown mode or model, ``k`` out of range).
 Nothing a client sends names a file: the index, the models, the collection and the examples are
@@ -14,13 +15,15 @@ chosen by whoever starts the server.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from importlib import resources
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -223,8 +226,60 @@ class BodyLimit:
             await error_response(413, "too_large", message)(scope, receive, send)
 
 
-def create_app(backend: Backend) -> FastAPI:
-    """The application serving ``backend``: the page at ``/``, the API beside it."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The names a request's ``Host`` header may give for a server listening on ``host``: loopback
+    names for a loopback address, that address otherwise, or ``None`` (any) for every address."""
+    if host in ANY_ADDRESS:
+        return None
+    if host.lower() in LOOPBACK_NAMES or host.startswith("127."):
+        return frozenset({*LOOPBACK_NAMES, host.lower()})
+    return frozenset({host.lower()})
+
+
+def host_name(header: str) -> str:
+    """The name of a ``Host`` header, without its port: ``[::1]:8000`` -> ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    name, _, port = header.rpartition(":")
+    return name if name and port.isdigit() else header
+
+
+class HostCheck:
+    """ASGI middleware against DNS rebinding: a page of ``attacker.example`` whose name resolves to
+    127.0.0.1 reaches a loopback server from the user's browser, but its requests carry ``Host:
+    attacker.example``. Only the names of ``allowed`` are answered (400 otherwise)."""
+
+    def __init__(self, app: Any, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            header = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+            if host_name(header) not in self.allowed:
+                message = (f"Host {header!r} is not a name of this server ({', '.join(sorted(self.allowed))}); "
+                           f"open it by one of those, or start it with --host NAME")
+                await error_response(400, "invalid_host", message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(backend: Backend, *, hosts: frozenset[str] | None = frozenset(LOOPBACK_NAMES),
+               workers: int = 4) -> FastAPI:
+    """The application serving ``backend``: the page at ``/``, the API beside it. ``hosts`` are the
+    names a request's Host header may give (``None``: any, see :func:`allowed_hosts`).
+
+    Searches and explanations run in a pool of ``workers`` threads of their own, so that however
+    many queue there, ``/health``, the page and its files answer at once (they run on the event
+    loop and in the framework's own threads)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..metadata import package_version
 
     app = FastAPI(title="disco-pyserini", version=package_version(), docs_url=None, redoc_url=None,
@@ -270,31 +325,52 @@ def create_app(backend: Backend) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/health", response_model=HealthResponse, summary="the index, the models, the modes and the limits")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # on the event loop: never behind queued searches
         return backend.health()
 
     @app.get("/examples", response_model=list[ExampleModel], summary="example turns chosen by the server")
-    def examples() -> list[dict[str, Any]]:
+    async def examples() -> list[dict[str, Any]]:
         return [{"qid": t.query_id, "conversation": [list(p) for p in t.conversation], "rewrite": t.rewrite}
                 for t in backend.examples]
 
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="disco-request")
+    app.router.on_shutdown.append(lambda: pool.shutdown(wait=False, cancel_futures=True))
+
+    async def in_pool(work: Callable[[], dict[str, Any]]) -> Response:
+        """``work`` in the request pool, its answer written to JSON there too. The answer is the
+        library's own ``to_json``; the response models above document it (and ``/openapi.json``)
+        without validating every answer again."""
+        def answer() -> bytes:
+            return json.dumps(work(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+        return Response(await asyncio.get_running_loop().run_in_executor(pool, answer),
+                        media_type="application/json")
+
     @app.post("/search", response_model=SearchResponse, responses=ERRORS,
               summary="search a conversation in each mode; every hit with its matched terms and passage")
-    def search(request: SearchRequest) -> dict[str, Any]:
-        model = request.model or backend.models[0]
-        modes = request.modes or [m for m in backend.modes if m != "rewrite" or request.rewrite]
-        modes = list(dict.fromkeys(modes))
-        topic = backend.check(request.conversation, request.rewrite, modes, model, request.k)
-        results = backend.search(topic, modes, model, request.k)
-        return {"model": model, "k": request.k, "results": [result.to_json() for result in results]}
+    async def search(request: SearchRequest) -> Response:
+        def work() -> dict[str, Any]:
+            model = request.model or backend.models[0]
+            modes = request.modes or [m for m in backend.modes if m != "rewrite" or request.rewrite]
+            modes = list(dict.fromkeys(modes))
+            topic = backend.check(request.conversation, request.rewrite, modes, model, request.k)
+            results = backend.search(topic, modes, model, request.k)
+            return {"model": model, "k": request.k, "results": [result.to_json() for result in results]}
+
+        return await in_pool(work)
 
     @app.post("/explain", response_model=ExplanationModel, responses=ERRORS,
               summary="explain one mode's top k hits (and any document asked for), term by term")
-    def explain(request: ExplainRequest) -> dict[str, Any]:
-        model = request.model or backend.models[0]
-        topic = backend.check(request.conversation, request.rewrite, [request.mode], model, request.k,
-                              request.doc_ids)
-        return backend.explain(topic, request.mode, model, request.k, request.doc_ids).to_json()
+    async def explain(request: ExplainRequest) -> Response:
+        def work() -> dict[str, Any]:
+            model = request.model or backend.models[0]
+            topic = backend.check(request.conversation, request.rewrite, [request.mode], model, request.k,
+                                  request.doc_ids)
+            return backend.explain(topic, request.mode, model, request.k, request.doc_ids).to_json()
+
+        return await in_pool(work)
 
     app.add_middleware(BodyLimit, max_bytes=backend.limits.max_body_bytes)
+    if hosts is not None:
+        app.add_middleware(HostCheck, allowed=hosts)
     return app

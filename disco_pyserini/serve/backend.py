@@ -20,20 +20,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..corpus import lone_surrogate
 from ..errors import DiscoError, UsageError
 from ..explain import Explainer, Explanation, IndexPostings, as_topic
 from ..topics import Topic
+from .passages import PassageStore
 
 logger = logging.getLogger(__name__)
 
 SERVE_MODES = ("raw", "disco", "history", "rewrite")
 DEFAULT_MODES = ("raw", "disco", "rewrite")
 TEXT_SHOWN = 4000  # characters of a passage in an answer
+SPANS_KEPT = 5000  # passages whose token spans are kept between requests, per model
 T = TypeVar("T")
 
 
@@ -70,48 +74,6 @@ class Limits:
     def to_json(self) -> dict[str, int]:
         return {"max_turns": self.max_turns, "max_characters": self.max_characters, "max_hits": self.max_hits,
                 "max_doc_ids": self.max_doc_ids, "max_body_bytes": self.max_body_bytes}
-
-
-class PassageStore:
-    """Passage texts by document id, read from a collection's vector files when a hit is shown.
-
-    Opening reads every line once and keeps only ``doc_id -> (file, byte offset)``; a text is read
-    back with one seek. An index without its collection has no texts (hits show their ids).
-    """
-
-    def __init__(self, folder: str | None) -> None:
-        from ..collection import Collection
-        from ..jsonl import read_jsonl_offsets
-
-        self.folder = folder
-        self._files: list[str] = []
-        self._where: dict[str, tuple[int, int]] = {}
-        if folder is None:
-            return
-        vectors = Collection(folder).vectors_folder
-        for name in sorted(os.listdir(vectors)):
-            if not name.endswith(".jsonl"):
-                continue
-            path = os.path.join(vectors, name)
-            self._files.append(path)
-            for _, offset, record in read_jsonl_offsets(path):
-                if isinstance(record, dict) and isinstance(record.get("id"), str):
-                    self._where.setdefault(record["id"], (len(self._files) - 1, offset))
-
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def text(self, doc_id: str) -> str | None:
-        import json
-
-        where = self._where.get(doc_id)
-        if where is None:
-            return None
-        with open(self._files[where[0]], "rb") as handle:
-            handle.seek(where[1])
-            record = json.loads(handle.readline())
-        text = record.get("contents")
-        return text if isinstance(text, str) else None
 
 
 def collection_of(index: str, collection: str | None) -> str | None:
@@ -178,11 +140,13 @@ class Backend:
         self.num_docs = self.searcher.num_docs
         self.explainers: dict[str, Explainer] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._span_cache: dict[str, OrderedDict[str, list[tuple[int, int, str]]]] = {}
         for model in models:
             encoding = QueryEncoding(model, **settings)
             self.explainers[model] = Explainer(index, encoding, allow_mismatch=allow_mismatch,
                                                searcher=self.searcher, postings=self.postings)
             self._locks[model] = threading.Lock()
+            self._span_cache[model] = OrderedDict()
 
     @property
     def models(self) -> list[str]:
@@ -211,6 +175,14 @@ class Backend:
         if len(conversation) > limits.max_turns:
             raise RequestError(413, f"the conversation has {len(conversation)} turns; this server takes at most "
                                     f"{limits.max_turns}", "conversation")
+        texts = [(f"conversation.{turn}.{side}", text) for turn, pair in enumerate(conversation)
+                 for side, text in enumerate(pair)]
+        texts += [("rewrite", rewrite)] + [(f"doc_ids.{number}", doc_id) for number, doc_id in enumerate(doc_ids)]
+        for name, text in texts:
+            at = lone_surrogate(text) if isinstance(text, str) else None
+            if at is not None:
+                raise RequestError(422, f"{name} holds a lone surrogate (half of a character, \\u{ord(text[at]):04x}, "
+                                        f"at character {at}); send the character whole", name)
         characters = sum(len(text) for pair in conversation for text in pair if isinstance(text, str))
         characters += len(rewrite or "")
         if characters > limits.max_characters:
@@ -242,11 +214,14 @@ class Backend:
                 if hit.doc_id not in texts:
                     texts[hit.doc_id] = self._text(hit.doc_id)
         with self._locks[model]:
-            spans = {doc_id: self._spans(model, text) for doc_id, text in texts.items() if text}
+            spans = self._spans(model, {doc_id: text for doc_id, text in texts.items() if text})
         results = []
         for explanation in explanations:
-            highlights = {hit.doc_id: [span for span in spans[hit.doc_id] if span[2] in {t.term for t in hit.terms}]
-                          for hit in explanation.hits if hit.doc_id in spans}
+            highlights = {}
+            for hit in explanation.hits:
+                if hit.doc_id in spans:
+                    matched = {t.term for t in hit.terms}
+                    highlights[hit.doc_id] = [span for span in spans[hit.doc_id] if span[2] in matched]
             results.append(ModeResult(explanation, {hit.doc_id: texts[hit.doc_id] for hit in explanation.hits},
                                       highlights))
         return results
@@ -255,14 +230,30 @@ class Backend:
         text = self.passages.text(doc_id)
         return text if text is None or len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
 
-    def _spans(self, model: str, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, token)`` of each token of ``text`` (the model's tokenizer, whose vocabulary
-        is the index's): the matched terms are highlighted among them."""
-        tokenizer = self.explainers[model].encoding.splade.tokenizer
-        encoded = tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
-                            return_attention_mask=False, return_token_type_ids=False)
-        tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
-        return [(start, end, token) for token, (start, end) in zip(tokens, encoded["offset_mapping"]) if end > start]
+    def _spans(self, model: str, texts: Mapping[str, str]) -> dict[str, list[tuple[int, int, str]]]:
+        """``{doc_id: [(start, end, token), ...]}``, each token of each text (the model's tokenizer,
+        whose vocabulary is the index's): the matched terms are highlighted among them.
+
+        The texts not tokenized lately are tokenized in one call; the spans of the last
+        :data:`SPANS_KEPT` passages are kept (a conversation's turns retrieve many of the same
+        passages). The caller holds the model's lock."""
+        cache = self._span_cache[model]
+        missing = [doc_id for doc_id in texts if doc_id not in cache]
+        if missing:
+            tokenizer = self.explainers[model].encoding.splade.tokenizer
+            encoded = tokenizer([texts[doc_id] for doc_id in missing], add_special_tokens=False, truncation=False,
+                                return_offsets_mapping=True, return_attention_mask=False,
+                                return_token_type_ids=False)
+            for doc_id, ids, offsets in zip(missing, encoded["input_ids"], encoded["offset_mapping"]):
+                tokens = tokenizer.convert_ids_to_tokens(ids)
+                cache[doc_id] = [(start, end, token) for token, (start, end) in zip(tokens, offsets) if end > start]
+        found = {}
+        for doc_id in texts:
+            cache.move_to_end(doc_id)
+            found[doc_id] = cache[doc_id]
+        while len(cache) > SPANS_KEPT:
+            cache.popitem(last=False)
+        return found
 
     def health(self) -> dict[str, Any]:
         from ..metadata import package_version
@@ -280,3 +271,4 @@ class Backend:
             self._on_java_thread(close_java)
         finally:
             self._java.shutdown(wait=True)
+            self.passages.close()

@@ -18,6 +18,13 @@ const SEP = " [SEP] ";
 const state = { turns: [{ question: "", answer: "" }], view: "all", results: null, examples: [] };
 const $ = (id) => document.getElementById(id);
 
+// Offsets from the server count code points (Python's str indices); a JavaScript string counts UTF-16
+// units, two for a character outside the BMP (an emoji), so text is sliced as an array of code points.
+function codePoints(text) {
+  const points = Array.from(text);
+  return { length: points.length, slice: (start, end) => points.slice(start, end).join("") };
+}
+
 function element(tag, options = {}, children = []) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(options)) {
@@ -145,14 +152,15 @@ function showColumns() {
 function queryText(query) {
   // the text the model reads, each part underlined in the colour of its origin; what truncation cut is struck out
   const box = element("div", { className: "query-text" });
+  const text = codePoints(query.text);
   const kept = query.kept_characters;
   query.segments.forEach((segment, index) => {
     if (index > 0) box.append(element("span", { className: "sep", text: SEP }));
     const title = segment.turn ? `${ORIGIN_NAMES[segment.origin]} (turn ${segment.turn})` : ORIGIN_NAMES[segment.origin];
     const part = element("span", { className: `segment origin-${segment.origin}`, title });
     const end = Math.min(segment.end, Math.max(segment.start, kept));
-    part.append(query.text.slice(segment.start, end));
-    if (end < segment.end) part.append(element("span", { className: "cut", text: query.text.slice(end, segment.end) }));
+    part.append(text.slice(segment.start, end));
+    if (end < segment.end) part.append(element("span", { className: "cut", text: text.slice(end, segment.end) }));
     box.append(part);
   });
   return box;
@@ -172,17 +180,18 @@ function passage(text, highlights, origins) {
     node.append(element("em", { text: "(no passage text: the server has no collection for this index)" }));
     return node;
   }
+  const points = codePoints(text);
   let at = 0;
   for (const [start, end, term] of highlights) {
     if (start < at) continue;
-    node.append(text.slice(at, start));
+    node.append(points.slice(at, start));
     node.append(element("mark", {
-      className: `origin-${origins[term] || "expansion"}`, text: text.slice(start, end),
+      className: `origin-${origins[term] || "expansion"}`, text: points.slice(start, end),
       title: `${term}: ${ORIGIN_NAMES[origins[term] || "expansion"]}`,
     }));
     at = end;
   }
-  node.append(text.slice(at));
+  node.append(points.slice(at));
   return node;
 }
 
