@@ -439,3 +439,27 @@ def test_fuse_writes_one_teacher_run_from_several(teacher, tmp_path):
     for qid, hits in fused.items():
         best = sorted(single[qid].items(), key=lambda item: (-item[1], item[0]))[:20]
         assert hits == {doc: 2 * score for doc, score in best}
+
+
+def test_a_new_best_model_keeps_the_checkpoints_beside_it(tmp_path):
+    from pathlib import Path
+
+    from disco_pyserini.distill import _save
+
+    class Writer:
+        def __init__(self, name, text):
+            self.name, self.text = name, text
+
+        def save_pretrained(self, folder):
+            (Path(folder) / self.name).write_text(self.text)
+
+    class Student:
+        def __init__(self, text):
+            self.model, self.tokenizer = Writer("model.safetensors", text), Writer("tokenizer.json", text)
+
+    _save(Student("step 0"), str(tmp_path / "model"))
+    _save(Student("step 3"), str(tmp_path / "model" / "checkpoint-3"))
+    _save(Student("step 6"), str(tmp_path / "model"))
+    assert (tmp_path / "model" / "model.safetensors").read_text() == "step 6"
+    assert (tmp_path / "model" / "checkpoint-3" / "model.safetensors").read_text() == "step 3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
