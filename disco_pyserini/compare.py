@@ -52,7 +52,7 @@ class Comparison:
     metrics: tuple[str, ...]
     rel_threshold: int
     means: dict[str, dict[str, float]]
-    p_values: dict[str, dict[str, float]]  # adjusted, for every run but the baseline
+    p_values: dict[str, dict[str, float | None]]  # adjusted, for every run but the baseline; None: not tested
     by_depth: dict[str, dict[str, dict[str, float]]]  # run -> metric -> group -> mean
     depth_counts: dict[str, int]  # judged queries per depth group
     judged: int
@@ -60,9 +60,11 @@ class Comparison:
     average: str  # "judged" or "retrieved" (see disco_pyserini.evaluate.AVERAGES)
     averaged: dict[str, int]  # run -> queries its means are over
     depth_averaged: dict[str, dict[str, int]]  # run -> group -> queries its depth means are over
+    untested: dict[str, str]  # run -> why some of its p-values were not computed
 
     def significant(self, run: str, metric: str) -> bool:
-        return run in self.p_values and self.p_values[run][metric] < SIGNIFICANCE
+        p = self.p_values.get(run, {}).get(metric)
+        return p is not None and p < SIGNIFICANCE
 
 
 def compare_runs(qrels: Qrels, runs: Mapping[str, Run], protocol: Protocol, *, baseline: str | None = None,
@@ -84,7 +86,8 @@ def compare_runs(qrels: Qrels, runs: Mapping[str, Run], protocol: Protocol, *, b
                for name, run in runs.items()}
     queries = sorted(q for q in qrels if qrels[q])
     compared = [name for name in names if name != baseline]
-    p_values: dict[str, dict[str, float]] = {}
+    p_values: dict[str, dict[str, float | None]] = {}
+    untested: dict[str, str] = {}
     for name in compared:
         p_values[name] = {}
         ours, theirs = results[name]["per_query"], results[baseline]["per_query"]
@@ -92,12 +95,17 @@ def compare_runs(qrels: Qrels, runs: Mapping[str, Run], protocol: Protocol, *, b
         for metric in metrics:
             a = [ours[q][metric] for q in paired]
             b = [theirs[q][metric] for q in paired]
-            if a == b or len(paired) < 2:
-                p = 1.0
+            p = None
+            if len(paired) < 2:
+                untested[name] = f"{len(paired)} paired quer{'y' if len(paired) == 1 else 'ies'} with the baseline"
+            elif a == b:  # the t statistic is 0/0
+                untested.setdefault(name, "the same score as the baseline on every paired query")
             else:
                 p = float(ttest_rel(a, b).pvalue)
-                p = 1.0 if math.isnan(p) else p
-            p_values[name][metric] = min(1.0, p * len(compared))
+                if math.isnan(p):
+                    untested.setdefault(name, "the t-test gave no p-value (NaN)")
+                    p = None
+            p_values[name][metric] = None if p is None else min(1.0, p * len(compared))
     depth_of = {q: (depths[q] if depths is not None and q in depths else None) for q in queries}
     for q, d in depth_of.items():
         if d is None:
@@ -115,7 +123,7 @@ def compare_runs(qrels: Qrels, runs: Mapping[str, Run], protocol: Protocol, *, b
     return Comparison(tuple(names), baseline, tuple(metrics), threshold,
                       {name: results[name]["mean"] for name in names}, p_values, by_depth, counts, len(queries),
                       {name: len(results[name]["missing"]) for name in names}, average,
-                      {name: results[name]["averaged"] for name in names}, depth_averaged)
+                      {name: results[name]["averaged"] for name in names}, depth_averaged, untested)
 
 
 def markdown(comparison: Comparison, labels: Mapping[str, str] | None = None) -> str:
@@ -142,6 +150,8 @@ def markdown(comparison: Comparison, labels: Mapping[str, str] | None = None) ->
            f"{comparison.judged} judged turns, relevance >= {comparison.rel_threshold} relevant for binary measures; "
            f"{averaging}; {MARK}: paired t-test against the baseline, Bonferroni-adjusted p < {SIGNIFICANCE} "
            f"({max(len(comparison.runs) - 1, 1)} comparison(s))."]
+    for name, reason in comparison.untested.items():
+        out.append(f"No p-value for {labels.get(name, name)}: {reason} (its p_adjusted cells are empty).")
     for metric in metrics:
         header = "| " + metric + " by turn depth | " + " | ".join(
             f"{g} (n={comparison.depth_counts[g]})" for g in groups) + " |"
@@ -212,4 +222,5 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
             "average_rule": AVERAGES[comparison.average], "means": comparison.means,
             "p_adjusted": comparison.p_values, "by_depth": comparison.by_depth,
             "depth_counts": comparison.depth_counts, "judged": comparison.judged, "missing": comparison.missing,
-            "averaged": comparison.averaged, "depth_averaged": comparison.depth_averaged}
+            "averaged": comparison.averaged, "depth_averaged": comparison.depth_averaged,
+            "untested": comparison.untested}

@@ -22,6 +22,8 @@ import logging
 import math
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
 from typing import Any
@@ -167,12 +169,13 @@ class EarlyStopping:
         self.student, self.searcher, self.validation = student, searcher, validation
         self.config, self.scale, self.threads, self.output = config, scale, threads, output
         self.history: list[dict[str, Any]] = []
-        self.best_mrr: float | None = None
-        self.best_step = 0
         self.without_gain = 0
         self.initial_mrr = self.measure()
         logger.info("validation MRR before training: %.4f (%d turns, against %s)", self.initial_mrr,
                     len(validation.topics), validation.target)
+        # the initial model is the baseline to beat: step 0, saved, replaced only by a better validation
+        self.best_mrr, self.best_step = self.initial_mrr, 0
+        _save(self.student, self.output)
 
     def measure(self) -> float:
         return validation_mrr(self.student, self.searcher, self.validation, config=self.config, scale=self.scale,
@@ -185,7 +188,7 @@ class EarlyStopping:
         mrr = self.measure()
         self.history.append({"step": step, "loss": loss, "validation_mrr": mrr, **parts})
         logger.info("step %d: loss %.4f, validation MRR %.4f", step, loss, mrr)
-        if self.best_mrr is None or mrr > self.best_mrr:
+        if mrr > self.best_mrr:
             self.best_mrr, self.best_step, self.without_gain = mrr, step, 0
             _save(self.student, self.output)
             return False
@@ -285,6 +288,30 @@ def _describe(init_model: str, teacher_runs: Sequence[str], teacher_model: str |
 
 
 def _save(student: SpladeEncoder, folder: str) -> None:
-    os.makedirs(folder, exist_ok=True)
-    student.model.save_pretrained(folder)
-    student.tokenizer.save_pretrained(folder)
+    """Save the model and tokenizer into ``folder`` atomically: written into a folder beside it, then renamed,
+    so a killed save never leaves a half-written model; checkpoints and other files already there are kept."""
+    folder = os.path.abspath(folder)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.saving-", dir=os.path.dirname(folder))
+    try:
+        os.chmod(staging, 0o777 & ~_umask())
+        student.model.save_pretrained(staging)
+        student.tokenizer.save_pretrained(staging)
+        if os.path.isdir(folder):  # keep what the save does not write: checkpoints, disco_distill.json
+            for name in os.listdir(folder):
+                if not os.path.exists(os.path.join(staging, name)):
+                    os.rename(os.path.join(folder, name), os.path.join(staging, name))
+            old = f"{staging}.old"
+            os.rename(folder, old)
+            os.rename(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

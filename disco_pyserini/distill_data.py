@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .collection import Collection
-from .errors import InputError, UsageError
+from .errors import InputError, SettingError, UsageError
 from .fusion import fuse_runs
 from .runs import Qrels, Run, metadata_path, read_run
 from .runs import ranked as ranked_hits
@@ -77,6 +77,16 @@ class DistillConfig:
             raise UsageError("--validation-fraction must be in [0, 1)")
         if not self.learning_rate > 0:
             raise UsageError("--learning-rate must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise SettingError("max_steps", f"must be at least 1, or left out to train --epochs (got {self.max_steps})")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise SettingError("warmup_ratio", f"must be in [0, 1] (got {self.warmup_ratio})")
+        for name in ("weight_decay", "kl_weight", "ce_weight"):
+            if not getattr(self, name) >= 0:
+                raise SettingError(name, f"must be 0 or more (got {getattr(self, name)})")
+        if self.teacher_score_scale is not None and not self.teacher_score_scale > 0:
+            raise SettingError("teacher_score_scale", f"must be positive, or left out to be read from the runs "
+                                                      f"(got {self.teacher_score_scale})")
 
 
 def split_conversations(topics: Sequence[Topic], fraction: float, seed: int) -> tuple[list[Topic], list[Topic]]:

@@ -71,7 +71,7 @@ def search_with_dask(client: Any, shards: Sequence[str], queries: Sequence[tuple
             future = client.submit(search_shard_task, task, workers=[workers[number % len(workers)]],
                                    allow_other_workers=True, retries=retries, pure=False)
             futures[future] = (shard, batch)
-    per_batch: dict[int, list[dict[str, list[tuple[str, float]]]]] = {batch: [] for batch in range(len(batches))}
+    per_batch: dict[int, dict[str, dict[str, list[tuple[str, float]]]]] = {batch: {} for batch in range(len(batches))}
     for future in as_completed(futures):
         try:
             result = future.result()
@@ -80,10 +80,11 @@ def search_with_dask(client: Any, shards: Sequence[str], queries: Sequence[tuple
         except Exception as error:  # a worker lost more often than retries allow, or a Java error
             shard, batch = futures[future]
             raise DiscoError(f"shard {shard} could not be searched ({type(error).__name__}: {error})") from None
-        per_batch[result["batch"]].append(result["hits"])
+        per_batch[result["batch"]][result["shard"]] = result["hits"]
     merged: dict[str, list[Hit]] = {}
     for batch, chunk in enumerate(batches):
         if len(per_batch[batch]) != len(shards):  # as_completed returns every future: a guard, not a path
             raise DiscoError(f"batch {batch} was searched on {len(per_batch[batch])} of {len(shards)} shards")
-        merged.update(merge_hits(per_batch[batch], [qid for qid, _ in chunk], k))
+        shard_hits = per_batch[batch]
+        merged.update(merge_hits(list(shard_hits.values()), [qid for qid, _ in chunk], k, names=list(shard_hits)))
     return merged

@@ -4,6 +4,10 @@ Equivalent to ``python -m pyserini.index.lucene --collection JsonVectorCollectio
 COLLECTION/vectors --index INDEX --generator DefaultLuceneDocumentGenerator --impact
 --pretokenized --threads N``, run in-process so that its counts can be checked: the index must
 hold every document of the collection that has at least one term.
+
+The index is built in a hidden folder beside the target (``.NAME.building-…``) and renamed into place
+once complete and checked: a failed build, or ``--overwrite`` whose build fails, leaves the old index
+(or nothing), never Lucene segments without ``disco_index.json``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from typing import Any
 
 from .collection import Collection
@@ -47,12 +52,32 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
         if not (os.path.exists(os.path.join(index, INDEX_METADATA))
                 or any(name.startswith("segments") for name in os.listdir(index))):
             raise UsageError(f"{index} is not a Lucene index; --overwrite only replaces indexes, choose another folder")
-        shutil.rmtree(index)
     start_jvm(heap)
     started = time.perf_counter()
+    # built beside the target and renamed on success: a failed build leaves the old index (or nothing)
+    parent, name = os.path.split(os.path.abspath(index))
+    os.makedirs(parent, exist_ok=True)
+    building = os.path.join(parent, f".{name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.mkdir(building)  # the mode a plain mkdir gives, as the index folder would have had
+    try:
+        info = _build(source, metadata, collection, index, building, threads, store_raw, shards)
+        _replace_folder(building, os.path.join(parent, name))
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    logger.info("indexed %d documents in %.1f s with %d thread(s)%s", info["documents"], time.perf_counter() - started,
+                threads, f" into {shards} index shards" if shards > 1 else "")
+    if metadata["empty_vectors"]:
+        logger.warning("%d documents have no terms and are not in the index", metadata["empty_vectors"])
+    return info
+
+
+def _build(source: Collection, metadata: dict[str, Any], collection: str, index: str, building: str, threads: int,
+           store_raw: bool, shards: int) -> dict[str, Any]:
+    """Index into the folder ``building``, whose metadata names ``index``, where it will be renamed."""
     vectors = source.vectors_folder
     if shards == 1:
-        indexed = _run_indexer(vectors, index, threads, store_raw)
+        indexed = _run_indexer(vectors, building, threads, store_raw)
         shard_info = None
     else:
         parts = sorted(os.listdir(vectors))
@@ -60,13 +85,13 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
         shard_info = []
         for number in range(shards):
             name, group = f"shard-{number:02d}", parts[bounds[number]:bounds[number + 1]]
-            inputs = os.path.join(index, ".inputs", name)
+            inputs = os.path.join(building, ".inputs", name)
             os.makedirs(inputs)
             for part in group:
                 os.symlink(os.path.abspath(os.path.join(vectors, part)), os.path.join(inputs, part))
-            count = _run_indexer(inputs, os.path.join(index, name), threads, store_raw)
+            count = _run_indexer(inputs, os.path.join(building, name), threads, store_raw)
             shard_info.append({"name": name, "parts": group, "documents": count})
-        shutil.rmtree(os.path.join(index, ".inputs"))
+        shutil.rmtree(os.path.join(building, ".inputs"))
         indexed = sum(shard["documents"] for shard in shard_info)
     expected = metadata["documents"] - metadata["empty_vectors"]
     if indexed != expected:
@@ -86,15 +111,26 @@ def build_index(collection: str, index: str, *, threads: int = 1, overwrite: boo
     if shard_info is not None:
         info["shards"] = shard_info
         for shard in shard_info:
-            write_json(os.path.join(index, shard["name"], INDEX_METADATA),
+            write_json(os.path.join(building, shard["name"], INDEX_METADATA),
                        {**info, **artifact_header("index"), "documents": shard["documents"], "shard_of": index,
                         "parts": shard["parts"], "shards": None})
-    write_json(os.path.join(index, INDEX_METADATA), info)
-    logger.info("indexed %d documents in %.1f s with %d thread(s)%s", indexed, time.perf_counter() - started,
-                threads, f" into {shards} index shards" if shards > 1 else "")
-    if metadata["empty_vectors"]:
-        logger.warning("%d documents have no terms and are not in the index", metadata["empty_vectors"])
+    write_json(os.path.join(building, INDEX_METADATA), info)
     return info
+
+
+def _replace_folder(built: str, target: str) -> None:
+    """Put the folder ``built`` at ``target``, replacing an old index there only once the new one is complete."""
+    if not os.path.isdir(target):
+        os.rename(built, target)
+        return
+    if not os.listdir(target):
+        os.rmdir(target)
+        os.rename(built, target)
+        return
+    old = f"{built}.old"
+    os.rename(target, old)  # the two renames leave, at worst, the old index at `old`, never a half-built one
+    os.rename(built, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _run_indexer(inputs: str, index: str, threads: int, store_raw: bool) -> int:

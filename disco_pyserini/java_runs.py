@@ -19,7 +19,10 @@ It ranks with the same code as ``SimpleImpactSearcher`` (score, then the ``id`` 
 * tokens of more than 255 characters, or with white space, are cut or split by its tokenizer;
 * a query it cannot search (too many clauses) is printed on stderr and left out, an output it
   cannot write is skipped silently, and an empty query breaks the whole topics file: all three are
-  caught here (stderr is captured, the file checked, empty queries left out — they retrieve nothing).
+  caught here (stderr is captured, the file checked, empty queries left out — they retrieve nothing);
+* documents are filtered when the topics path names a BRIGHT task (``bright`` with ``leetcode``, ``aops`` or
+  ``theoremqa``): the topics and Anserini's run are written in a fresh temporary folder, never under a name
+  the user chose, and the run is then copied beside the output and renamed into place.
 """
 
 from __future__ import annotations
@@ -90,20 +93,25 @@ def write_run(index: str, queries: Queries, output: str, *, hits: int, threads: 
     searched = [(qid, vector) for qid, vector in queries if vector]
     output = os.path.abspath(output)
     os.makedirs(os.path.dirname(output), exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix=".disco-pyserini-search-", dir=os.path.dirname(output))
+    # Anserini filters documents by names in the topics path (ExcludeDocs): nothing the user named reaches it
+    scratch = tempfile.mkdtemp(prefix="disco-pyserini-search-")
+    landing = tempfile.mkdtemp(prefix=".disco-pyserini-run-", dir=os.path.dirname(output))
     try:
-        run = os.path.join(workdir, "run.trec")
+        run = os.path.join(landing, "run.trec")
         if searched:
-            topics = os.path.join(workdir, "queries.tsv")
+            topics = os.path.join(scratch, "queries.tsv")
             with open(topics, "w", encoding="utf-8", newline="\n") as handle:
                 for qid, vector in searched:
                     handle.write(f"{qid}\t" + " ".join(" ".join([t] * w) for t, w in vector.items()) + "\n")
-            _search_collection(index, topics, run, topic_reader([q for q, _ in searched]), hits, threads, tag)
+            written = os.path.join(scratch, "run.trec")
+            _search_collection(index, topics, written, topic_reader([q for q, _ in searched]), hits, threads, tag)
+            shutil.copyfile(written, run)  # beside the output, for an atomic rename
         else:
             open(run, "w").close()
         os.replace(run, output)  # same file system: atomic
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(landing, ignore_errors=True)
 
 
 def _search_collection(index: str, topics: str, output: str, reader: str | None, hits: int, threads: int,
@@ -114,7 +122,8 @@ def _search_collection(index: str, topics: str, output: str, reader: str | None,
         "-index", os.path.abspath(index), "-topics", topics, "-topicReader", reader, "-output", output,
         "-impact", "-pretokenized", "-hits", str(hits), "-threads", str(threads), "-runtag", tag)
     if autoclass("io.anserini.eval.ExcludeDocs").isExcludable(topics):  # BRIGHT's document filter, by path
-        raise DiscoError(f"{os.path.dirname(topics)}: SearchCollection would filter documents for this path")
+        raise DiscoError(f"{os.path.dirname(topics)}: SearchCollection would filter documents for this path; "
+                         "set TMPDIR to a folder whose path names no BRIGHT task")
     logger = "io.anserini.search.SearchCollection"  # its INFO lines go to stdout; this logger serves its workers
     autoclass("org.apache.logging.log4j.core.config.Configurator").setLevel(
         logger, autoclass("org.apache.logging.log4j.Level").WARN)

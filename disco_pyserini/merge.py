@@ -89,14 +89,34 @@ def true_score(adjusted: float, hits: int) -> float:
     return float(score)
 
 
-def merge_hits(per_shard: Sequence[Mapping[str, Sequence[tuple[str, float]]]], query_ids: Sequence[str], k: int
-               ) -> dict[str, list[Hit]]:
+def merge_hits(per_shard: Sequence[Mapping[str, Sequence[tuple[str, float]]]], query_ids: Sequence[str], k: int,
+               *, names: Sequence[str] | None = None) -> dict[str, list[Hit]]:
     """The top ``k`` of every query over all shards (each shard's top ``k``, ``(doc_id, score)``
-    with Anserini's scores)."""
+    with Anserini's scores); ``names`` (of the shards, in order) for the error of a document found in two.
+
+    Shards must not share documents: one retrieved by two shards for a query would be written twice,
+    a run :func:`runs.read_run` refuses. Checked here, on the hits merged anyway, rather than on every
+    document id of every shard up front.
+    """
     merged = {}
     for qid in query_ids:  # an integer score is its own true score: true_score only for the others
         keyed = [(-(score if score.is_integer() and -EXACT_BELOW < score < EXACT_BELOW else true_score(score, k)),
                   doc_id) for shard in per_shard for doc_id, score in shard.get(qid, ())]
+        if len({doc_id for _, doc_id in keyed}) != len(keyed):
+            _refuse_overlap(per_shard, qid, names)
         keyed.sort()  # score descending, then doc id: runs.rank_key
         merged[qid] = adjust_ties([Hit(doc_id, -score) for score, doc_id in keyed[:k]])
     return merged
+
+
+def _refuse_overlap(per_shard: Sequence[Mapping[str, Sequence[tuple[str, float]]]], qid: str,
+                    names: Sequence[str] | None) -> None:
+    seen: dict[str, int] = {}
+    for number, shard in enumerate(per_shard):
+        for doc_id, _ in shard.get(qid, ()):
+            if doc_id in seen:
+                first, second = (names[seen[doc_id]], names[number]) if names else (
+                    f"shard {seen[doc_id] + 1}", f"shard {number + 1}")
+                raise DiscoError(f"document {doc_id} (retrieved for query {qid}) is in both {first} and {second}: "
+                                 f"the indexes overlap; search shards that each hold different documents")
+            seen[doc_id] = number

@@ -149,6 +149,7 @@ class ShardedSearcher:
         shards = ShardSet(indexes)
         self.index, self.metadata = shards.index, shards.metadata
         self.shards = [ImpactSearcher(path, heap=heap) for path in shards.paths]
+        self.paths = shards.paths
 
     @property
     def num_docs(self) -> int:
@@ -170,11 +171,12 @@ class ShardedSearcher:
         own shards: :mod:`disco_pyserini.distributed_search`.)
         """
         return merge_hits([shard.batch_search(vectors, query_ids, k, threads) for shard in self.shards],
-                          query_ids, k)
+                          query_ids, k, names=self.paths)
 
     def hits(self, queries: Queries, k: int, threads: int) -> dict[str, list[Hit]]:
         """Every shard's :meth:`ImpactSearcher.hits`, merged exactly."""
-        return merge_hits([shard.hits(queries, k, threads) for shard in self.shards], [q for q, _ in queries], k)
+        return merge_hits([shard.hits(queries, k, threads) for shard in self.shards], [q for q, _ in queries], k,
+                          names=self.paths)
 
     def write_run(self, queries: Queries, output: str, *, k: int, threads: int, tag: str) -> None:
         """Every shard's top ``k`` of each query (read back from the run its SearchCollection writes),

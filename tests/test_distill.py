@@ -238,6 +238,59 @@ def test_bad_distillation_settings_are_refused(settings, message):
         DistillConfig(**settings)
 
 
+@pytest.mark.parametrize("settings, flag", [
+    ({"max_steps": 0}, "--max-steps"), ({"max_steps": -3}, "--max-steps"), ({"warmup_ratio": -0.1}, "--warmup-ratio"),
+    ({"warmup_ratio": 1.5}, "--warmup-ratio"), ({"weight_decay": -1.0}, "--weight-decay"),
+    ({"kl_weight": -1.0}, "--kl-weight"), ({"ce_weight": -0.5}, "--ce-weight"),
+    ({"teacher_score_scale": 0.0}, "--teacher-score-scale"), ({"negatives": -2}, "negative"),
+])
+def test_negative_or_zero_numbers_are_refused_naming_the_option(settings, flag):
+    from disco_pyserini.errors import SettingError
+
+    with pytest.raises((SettingError, UsageError), match=flag.lstrip("-").replace("-", "[-_]")):
+        DistillConfig(**settings)
+
+
+@pytest.mark.java
+def test_the_initial_model_is_the_baseline_to_beat(teacher, tmp_path, monkeypatch):
+    """Validations all below the MRR before training: the initial model is what is saved, step 0 kept."""
+    import disco_pyserini.distill as distill_module
+    from disco_pyserini.splade import SpladeEncoder
+
+    scores = iter([0.9, 0.5, 0.6, 0.7])
+    monkeypatch.setattr(distill_module, "validation_mrr", lambda *a, **k: next(scores))
+    assert distill(teacher, tmp_path / "model", "--max-steps", "9") == 0
+    made = json.loads((tmp_path / "model" / "disco_distill.json").read_text())
+    assert (made["best_step"], made["best_validation_mrr"], made["initial_validation_mrr"]) == (0, 0.9, 0.9)
+    assert [h["step"] for h in made["history"]] == [3, 6, 9]
+    saved = SpladeEncoder(str(tmp_path / "model")).model.state_dict()
+    initial = SpladeEncoder("splade-tiny").model.state_dict()
+    assert all(saved[name].equal(initial[name]) for name in initial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_failed_save_leaves_no_half_written_model(tmp_path):
+    from pathlib import Path
+
+    from disco_pyserini.distill import _save
+
+    class Broken:
+        def save_pretrained(self, folder):
+            (Path(folder) / "config.json").write_text("{}")
+            raise KeyboardInterrupt  # killed midway
+
+    class Student:
+        model = Broken()
+        tokenizer = Broken()
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text('{"old": 1}')
+    with pytest.raises(KeyboardInterrupt):
+        _save(Student(), str(tmp_path / "model"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert (tmp_path / "model" / "config.json").read_text() == '{"old": 1}'
+
+
 def test_teacher_scores_are_brought_back_to_float_dot_products(tmp_path):
     run = tmp_path / "teacher.trec"
     run.write_text("q Q0 d 1 120000 t\n")
@@ -310,8 +363,11 @@ def test_the_best_validation_mrr_is_what_search_and_evaluate_give_the_saved_mode
         measured[name] = json.loads(capsys.readouterr().out)["recip_rank"]
     assert made["best_validation_mrr"] == pytest.approx(measured["best"], abs=1e-12)
     assert made["initial_validation_mrr"] == pytest.approx(measured["initial"], abs=1e-12)
-    assert made["best_validation_mrr"] == max(h["validation_mrr"] for h in made["history"])
-    assert made["best_validation_mrr"] != made["initial_validation_mrr"]  # training changed the ranking
+    assert made["best_validation_mrr"] == max([made["initial_validation_mrr"]] + [
+        h["validation_mrr"] for h in made["history"]])
+    assert any(h["validation_mrr"] != made["initial_validation_mrr"] for h in made["history"])  # training acted
+    kept = [h["validation_mrr"] for h in made["history"] if h["step"] == made["best_step"]]
+    assert made["best_validation_mrr"] == (kept[0] if kept else made["initial_validation_mrr"])
 
 
 @pytest.mark.java
@@ -383,3 +439,27 @@ def test_fuse_writes_one_teacher_run_from_several(teacher, tmp_path):
     for qid, hits in fused.items():
         best = sorted(single[qid].items(), key=lambda item: (-item[1], item[0]))[:20]
         assert hits == {doc: 2 * score for doc, score in best}
+
+
+def test_a_new_best_model_keeps_the_checkpoints_beside_it(tmp_path):
+    from pathlib import Path
+
+    from disco_pyserini.distill import _save
+
+    class Writer:
+        def __init__(self, name, text):
+            self.name, self.text = name, text
+
+        def save_pretrained(self, folder):
+            (Path(folder) / self.name).write_text(self.text)
+
+    class Student:
+        def __init__(self, text):
+            self.model, self.tokenizer = Writer("model.safetensors", text), Writer("tokenizer.json", text)
+
+    _save(Student("step 0"), str(tmp_path / "model"))
+    _save(Student("step 3"), str(tmp_path / "model" / "checkpoint-3"))
+    _save(Student("step 6"), str(tmp_path / "model"))
+    assert (tmp_path / "model" / "model.safetensors").read_text() == "step 6"
+    assert (tmp_path / "model" / "checkpoint-3" / "model.safetensors").read_text() == "step 3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -129,3 +129,37 @@ def test_an_index_built_before_the_spec_existed_is_searched_and_checked(cacm_ind
     assert old == dict(search_topics(ImpactSearcher(str(cacm_index / "index")), topics, encoding, mode="raw", hits=20))
     with pytest.raises(UsageError, match="pass --scale 100"):
         check_compatible(read_index_metadata(str(index)), {**encoding.describe(), "scale": 50}, index="idx")
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_failed_overwrite_leaves_the_old_index_searchable(cacm_index, encoding, tmp_path, monkeypatch, shards):
+    """`index --overwrite` builds beside the old index and renames on success: a failed build changes nothing."""
+    import shutil
+
+    from disco_pyserini import indexing
+    from disco_pyserini.errors import DiscoError
+
+    index = tmp_path / "index"
+    shutil.copytree(cacm_index / "index", index)
+    query = encoding.encode_many(QUERIES[:1])[0]
+    before = ImpactSearcher(str(index)).search(query, 10)
+    monkeypatch.setattr(indexing, "index_size", lambda path: 7)  # the document count check fails
+    with pytest.raises(DiscoError, match="expected 300"):
+        indexing.build_index(str(cacm_index / "collection"), str(index), overwrite=True, shards=shards)
+    assert read_index_metadata(str(index))["documents"] == 300
+    assert ImpactSearcher(str(index)).search(query, 10) == before
+    assert sorted(os.listdir(tmp_path)) == ["index"]  # nothing half-built left beside it
+    monkeypatch.undo()
+    indexing.build_index(str(cacm_index / "collection"), str(index), overwrite=True, shards=shards)
+    assert read_index_metadata(str(index))["documents"] == 300
+    assert sorted(os.listdir(tmp_path)) == ["index"]
+
+
+def test_a_failed_first_build_leaves_nothing(cacm_index, tmp_path, monkeypatch):
+    from disco_pyserini import indexing
+    from disco_pyserini.errors import DiscoError
+
+    monkeypatch.setattr(indexing, "index_size", lambda path: 7)
+    with pytest.raises(DiscoError, match="expected 300"):
+        indexing.build_index(str(cacm_index / "collection"), str(tmp_path / "index"))
+    assert os.listdir(tmp_path) == []

@@ -137,3 +137,18 @@ def test_read_hits_reads_back_what_was_written(cacm_index, cacm_documents, encod
     results = search_topics(searcher, topics, encoding, hits=50)
     write_search_run(str(tmp_path / "run.trec"), results, tag="t", description={})
     assert read_hits(tmp_path / "run.trec") == {qid: hits for qid, hits in results if hits}
+
+
+@pytest.mark.parametrize("folder", ["bright-leetcode", "bright-aops", "bright-theoremqa-questions"])
+def test_an_output_folder_named_like_bright_is_written_unfiltered(cacm_index, cacm_documents, encoding, tmp_path,
+                                                                  folder):
+    """Anserini filters BRIGHT's documents by the topics path: the user's output folder never reaches that check."""
+    from disco_pyserini.java import autoclass
+
+    assert autoclass("io.anserini.eval.ExcludeDocs").isExcludable(str(tmp_path / folder / "queries.tsv"))
+    searcher = ImpactSearcher(str(cacm_index / "index"))
+    topics = cacm_topics(cacm_documents, 10)
+    ours = python_run(searcher, topics, encoding, tmp_path / "python.trec", hits=20)
+    (tmp_path / folder).mkdir()
+    assert java_run(searcher, topics, encoding, tmp_path / folder / "x.trec", 20, 1) == ours
+    assert sorted(p.name for p in (tmp_path / folder).iterdir()) == ["x.trec", "x.trec.json"]  # no temporary left

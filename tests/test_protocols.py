@@ -269,8 +269,27 @@ def test_significance_is_bonferroni_adjusted():
     one = compare_runs(qrels, {"base": strong, "weak": weak}, PROTOCOLS["disco"])
     two = compare_runs(qrels, {"base": strong, "weak": weak, "same": same}, PROTOCOLS["disco"])
     assert two.p_values["weak"]["recip_rank"] == pytest.approx(min(1.0, 2 * one.p_values["weak"]["recip_rank"]))
-    assert two.p_values["same"]["recip_rank"] == 1.0
-    assert one.significant("weak", "recip_rank")
+    assert two.p_values["same"]["recip_rank"] is None  # no test: the same score on every query
+    assert one.significant("weak", "recip_rank") and not two.significant("same", "recip_rank")
+
+
+def test_no_p_value_is_an_empty_cell_said_once_not_p_1(tmp_path):
+    """Fewer than 2 paired queries, or no difference to test: no p-value, not p = 1."""
+    from disco_pyserini.compare import markdown, write_csv
+
+    qrels = {"q_1": {"d": 1}, "q_2": {"d": 1}}
+    base = {"q_1": {"d": 1.0}, "q_2": {"d": 1.0}}
+    other = {"q_1": {"x": 2.0, "d": 1.0}}  # retrieved q_1 only
+    comparison = compare_runs(qrels, {"base": base, "other": other, "same": dict(base)}, PROTOCOLS["disco"],
+                              metrics=["recip_rank", "P.1"], average="retrieved")
+    assert comparison.p_values["other"] == {"recip_rank": None, "P_1": None}
+    write_csv(comparison, str(tmp_path / "c.csv"))
+    rows = [r for r in csv.DictReader(open(tmp_path / "c.csv")) if r["depth"] == "all" and r["run"] != "base"]
+    assert [(r["run"], r["p_adjusted"], r["significant"]) for r in rows] == [
+        ("other", "", "False"), ("other", "", "False"), ("same", "", "False"), ("same", "", "False")]
+    text = markdown(comparison)
+    assert text.count("No p-value for other: 1 paired query") == 1
+    assert text.count("No p-value for same") == 1
 
 
 MINIMAL = "name: x\ncorpus: c\ncollection: c\nindex: i\ntopics: t\ndocument_model: m\nquery_model: m\n" \

@@ -13,6 +13,7 @@ import random
 import numpy as np
 import pytest
 
+from disco_pyserini.errors import DiscoError
 from disco_pyserini.merge import adjust_ties, merge_hits, true_score
 from disco_pyserini.runs import Hit, trec_lines
 from disco_pyserini.search import ImpactSearcher, ShardedSearcher
@@ -113,3 +114,22 @@ def test_sharded_run_file_is_the_single_index_run_whatever_the_merge_batch(index
     one = (tmp_path / "one.trec").read_bytes()
     assert one and (tmp_path / "shards.trec").read_bytes() == one
     assert [line.split()[0] for line in one.decode().splitlines()][::100] == [q for q, _ in queries]
+
+
+def test_merge_hits_refuses_a_document_in_two_shards_naming_both():
+    shards = [{"q": [("a", 5.0), ("b", 3.0)]}, {"q": [("c", 4.0), ("b", 3.0)]}]
+    with pytest.raises(DiscoError, match=r"document b .*query q.* in both shard-A and shard-B"):
+        merge_hits(shards, ["q"], 10, names=["shard-A", "shard-B"])
+
+
+@pytest.mark.java
+@pytest.mark.parametrize("through", ["batch_search", "write_run"])
+def test_overlapping_indexes_are_refused_not_written_twice(indexes, tmp_path, through):
+    """`search --index A --index B` where B holds documents of A: one line naming a document and both indexes."""
+    searcher = ShardedSearcher([indexes[0], indexes[1][0]])  # the whole collection, and a third of it again
+    with pytest.raises(DiscoError, match="in both .*index-all.* and .*index-shard0"):
+        if through == "batch_search":
+            searcher.batch_search(list(QUERIES.values()), list(QUERIES), 10)
+        else:
+            searcher.write_run(list(QUERIES.items()), str(tmp_path / "run.trec"), k=10, threads=1, tag="t")
+    assert not (tmp_path / "run.trec").exists()
