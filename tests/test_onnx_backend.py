@@ -236,3 +236,13 @@ def test_search_with_onnx_imports_neither_torch_nor_transformers(sample_index, o
         return [line for line in path.read_text().splitlines() if line.split()[0] in same]
 
     assert lines(run) == lines(torch_run)
+
+
+@pytest.mark.java
+def test_disco_query_encoder_takes_the_onnx_backend(onnx_tiny, onnx_encoding):
+    from disco_pyserini.query_encoder import DiscoQueryEncoder
+
+    encoder = DiscoQueryEncoder(str(onnx_tiny), backend="onnx")
+    conversation = [("what is a shark?", "a fish that lives in the sea."), ("do they sleep?", None)]
+    assert encoder.encoding.describe()["backend"] == "onnx"
+    assert encoder.encode(conversation) == onnx_encoding.encode_one(conversation)
