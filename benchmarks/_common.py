@@ -139,3 +139,34 @@ def cast_passages() -> list[str]:
                     if turn.get(field):
                         passages.setdefault(" ".join(turn[field].split()))
     return list(passages)
+
+
+CAST_TOPIC_SETS = {
+    "cast2019": ("2019/evaluation_topics_v1.0.json", "2019/evaluation_topics_annotated_resolved_v1.0.tsv"),
+    "cast2020": ("2020/2020_manual_evaluation_topics_v1.0.json", "2020/2020_automatic_evaluation_topics_v1.0.json"),
+    "cast2021": ("2021/2021_manual_evaluation_topics_v1.0.json", "2021/2021_automatic_evaluation_topics_v1.0.json"),
+    "cast2022": ("2022/2022_evaluation_topics_flattened_duplicated_v1.0.json",),
+}
+
+
+def cast_topics(name: str) -> list[Any]:
+    """Every turn of one of the four TREC CAsT topic sets (``cast2019``...), as ``topics convert`` reads it
+    (2021 and 2022 with their canonical passages as answers; 2019 and 2020 with questions only)."""
+    from disco_pyserini.datasets.conversational import convert_topics
+
+    return convert_topics(name, [str(need(CAST / path)) for path in CAST_TOPIC_SETS[name]])
+
+
+def query_texts(topics: Any) -> list[tuple[str, str]]:
+    """``(label, text)`` of every turn's query text in each mode it has: disco (the flattened
+    conversation, [SEP] inside, long ones truncated at 256 tokens), raw, and the rewrites given."""
+    from disco_pyserini.errors import QueryTextError
+
+    texts = []
+    for topic in topics:
+        for mode in ("disco", "raw", "rewrite", "rewrite-auto"):
+            try:
+                texts.append((f"{topic.query_id}/{mode}", topic.query_text(mode)))
+            except QueryTextError:
+                pass
+    return texts

@@ -50,7 +50,7 @@ class QueryEncoding:
         elif settings:
             raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
         self.model = encoder.model if isinstance(encoder, EncoderSpec) else encoder.spec.model
-        self.splade = SpladeEncoder(encoder, option=option) if isinstance(encoder, EncoderSpec) else encoder
+        self.splade = encoder.build(option=option) if isinstance(encoder, EncoderSpec) else encoder
         self.scale = self.splade.spec.scale
         self.last_encoded = 0
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .java import import_pyserini_search
 from .queries import QueryEncoding
-from .spec import EncoderSpec
+from .spec import DEFAULT_BACKEND, EncoderSpec
 
 import_pyserini_search()  # configures the JVM, then Pyserini's encoders import cleanly
 
@@ -40,16 +40,18 @@ class DiscoQueryEncoder(QueryEncoder):
 
     ``model`` is a preset (``disco-human``, ``splade-tiny``...: its query model), a HuggingFace
     id or a local folder. ``scale`` must be the documents' scale (100 by default). ``max_terms``
-    keeps only the heaviest terms of every query (off by default).
+    keeps only the heaviest terms of every query (off by default). ``backend="onnx"`` runs the
+    model's ONNX export on ONNX Runtime (exported on first use and cached), without torch.
     """
 
     def __init__(self, model: str = "disco-human", *, max_length: int = 256, scale: float = 100,
                  batch_size: int = 32, device: str | None = None, threads: int | None = None,
-                 precision: str = "auto", max_terms: int | None = None) -> None:
+                 precision: str = "auto", max_terms: int | None = None, backend: str = DEFAULT_BACKEND) -> None:
         super().__init__()
         self.encoding = QueryEncoding(EncoderSpec(model, side="query", max_length=max_length, scale=scale,
                                                   batch_size=batch_size, device=device, threads=threads,
-                                                  precision=precision), max_terms=max_terms)
+                                                  precision=precision, backend=backend),  # type: ignore[arg-type]
+                                      max_terms=max_terms)
         self.has_model = True
 
     @property

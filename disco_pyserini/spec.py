@@ -13,7 +13,11 @@ The settings are of two kinds:
 * **output settings** decide the bytes an encoder writes: the model (by the digest of its weights
   and of its vocabulary, which the encoder adds to the record: the name alone does not say whether
   a folder was trained again), ``max_length``, ``precision`` and ``scale``. Up-to-date checks
-  compare these (:func:`output_identity`).
+  compare these (:func:`output_identity`). ``backend`` is one too: ``onnx`` runs the same weights
+  on ONNX Runtime (:mod:`disco_pyserini.onnx_encoder`), whose floats may differ from torch's in the
+  last bits, so an impact at a rounding boundary can differ by 1; an ``onnx`` record's identity
+  says so (a ``torch`` record's identity is as it was before backends existed, so caches and
+  collections made then stay valid).
 * **speed settings**, ``batch_size``, ``threads`` and ``device``, change how fast, not what: on
   CPU every text is computed alone, so its vector depends on neither its batch nor the thread count
   (the thread count may move a float in its last bit, see docs/reliability.md). Artifacts record
@@ -39,6 +43,9 @@ Precision = Literal["auto", "float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 Side = Literal["document", "query"]
 SIDES: tuple[str, ...] = get_args(Side)
+Backend = Literal["torch", "onnx"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+DEFAULT_BACKEND = "torch"
 
 DEFAULT_MAX_LENGTH = 256
 DEFAULT_BATCH_SIZE = 32
@@ -61,6 +68,8 @@ class EncoderSpec:
     folder; ``side`` says which model of a preset (``document`` for collections, ``query`` for
     queries). ``precision`` ``auto`` is float32 on CPU and bfloat16 autocast on CUDA; ``device``
     ``None`` is CUDA when available; ``threads`` ``None`` leaves torch's thread count as it is.
+    ``backend`` ``torch`` runs the model with torch and transformers; ``onnx`` runs its ONNX export
+    (:mod:`disco_pyserini.onnx_export`) on ONNX Runtime's CPU, float32, without importing either.
     """
 
     model: str
@@ -71,6 +80,7 @@ class EncoderSpec:
     batch_size: int = DEFAULT_BATCH_SIZE
     device: str | None = None
     threads: int | None = None
+    backend: Backend = DEFAULT_BACKEND
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -83,6 +93,8 @@ class EncoderSpec:
             raise SettingError("batch_size", f"must be at least 1 (got {self.batch_size})")
         if self.precision not in PRECISIONS:
             raise SettingError("precision", f"{self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.backend not in BACKENDS:
+            raise SettingError("backend", f"{self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.threads is not None and self.threads < 1:
             raise SettingError("threads", f"must be at least 1 (got {self.threads})")
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not (
@@ -121,7 +133,13 @@ class EncoderSpec:
         return replace(self, model=resolve_model(self.model, self.side))
 
     def build(self, **options: Any) -> SpladeEncoder:
-        """The encoder (loads the model); ``options`` go to :class:`~disco_pyserini.splade.SpladeEncoder`."""
+        """The encoder (loads the model); ``options`` go to :class:`~disco_pyserini.splade.SpladeEncoder`.
+        With ``backend`` ``onnx``, an :class:`~disco_pyserini.onnx_encoder.OnnxEncoder` (which takes
+        ``option`` only), with the same interface for queries."""
+        if self.backend == "onnx":
+            from .onnx_encoder import OnnxEncoder
+
+            return OnnxEncoder(self, **options)  # type: ignore[return-value]
         from .splade import SpladeEncoder
 
         return SpladeEncoder(self, **options)
@@ -139,4 +157,7 @@ def output_identity(record: Mapping[str, Any], *, scale: float | None = None) ->
     identity = {name: record.get(name) for name in MODEL_IDENTITY + OUTPUT_SETTINGS}
     if identity["scale"] is None:
         identity["scale"] = scale
+    backend = record.get("backend") or DEFAULT_BACKEND
+    if backend != "torch":  # a torch record's identity is as it was before backends existed
+        identity["backend"] = backend
     return identity

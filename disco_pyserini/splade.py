@@ -180,6 +180,9 @@ class SpladeEncoder:
             spec = EncoderSpec(spec, **settings)
         elif settings:
             raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
+        if spec.backend != "torch":
+            raise SettingError("backend", f"{spec.backend}: SpladeEncoder runs torch; EncoderSpec.build() gives the "
+                                          f"{spec.backend} encoder (queries only)")
         if spec.threads is not None:
             torch.set_num_threads(spec.threads)
         self.device = torch.device(spec.device or ("cuda" if torch.cuda.is_available() else "cpu"))

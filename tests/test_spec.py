@@ -40,7 +40,7 @@ def test_params_round_trip_through_json():
                        device="cpu", threads=3)
     params = json.loads(json.dumps(spec.to_params()))
     assert params == {"model": "splade-tiny", "side": "query", "max_length": 64, "scale": 50.0,
-                      "precision": "float32", "batch_size": 7, "device": "cpu", "threads": 3}
+                      "precision": "float32", "batch_size": 7, "device": "cpu", "threads": 3, "backend": "torch"}
     assert EncoderSpec.from_params(params) == spec
 
 

@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 COMMANDS = ("topics", "encode", "index", "encode_queries", "search", "evaluate", "compare", "fuse", "distill",
-            "explain", "serve", "run", "demo")
+            "explain", "serve", "run", "demo", "export_onnx")
 
 
 def command_modules() -> list[ModuleType]:

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from .options import (
+    add_backend_option,
     add_cache_options,
     add_encoder_options,
     add_pruning_option,
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_pruning_option(parser)
     add_cache_options(parser)
     add_encoder_options(parser)
+    add_backend_option(parser)
     parser.set_defaults(command=run)
 
 

@@ -7,7 +7,14 @@ import json
 from typing import Any
 
 from ..errors import UsageError
-from .options import add_encoder_options, add_java_options, encoder_spec, non_negative_int, positive_int
+from .options import (
+    add_backend_option,
+    add_encoder_options,
+    add_java_options,
+    encoder_spec,
+    non_negative_int,
+    positive_int,
+)
 
 CONVERSATION_FIX = ('give --conversation \'[["first question", "its answer"], ["current question", null]]\' '
                     '(JSON, oldest turn first)')
@@ -43,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="explain even if the index's model vocabulary or scale differs from the queries'")
     add_encoder_options(parser)
+    add_backend_option(parser)
     add_java_options(parser)
     parser.set_defaults(command=run, flags={"hits": "--hits"})
 

@@ -55,6 +55,16 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size_flag: str
                         help="auto: float32 on CPU, bfloat16 autocast on CUDA")
 
 
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """``--backend``: what runs the query model (torch, or its ONNX export on ONNX Runtime)."""
+    from ..spec import BACKENDS, DEFAULT_BACKEND
+
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help="what runs the query model: torch, or onnx (its ONNX export on ONNX Runtime's CPU, "
+                             "exported on first use and cached; imports neither torch nor transformers) "
+                             f"(default: {DEFAULT_BACKEND})")
+
+
 def add_length_and_scale_options(parser: argparse.ArgumentParser) -> None:
     """``--max-length`` and ``--scale``, the encoder settings that decide a vector's bytes."""
     from ..spec import DEFAULT_MAX_LENGTH, DEFAULT_SCALE
@@ -67,10 +77,11 @@ def add_length_and_scale_options(parser: argparse.ArgumentParser) -> None:
 
 def encoder_spec(args: argparse.Namespace, model: str, side: str, *, threads: int | None) -> EncoderSpec:
     """The :class:`~disco_pyserini.spec.EncoderSpec` of the options :func:`add_encoder_options` added."""
-    from ..spec import EncoderSpec
+    from ..spec import DEFAULT_BACKEND, EncoderSpec
 
     return EncoderSpec(model, side=side, max_length=args.max_length, scale=args.scale, batch_size=args.batch_size,
-                       device=args.device, threads=threads, precision=args.precision)
+                       device=args.device, threads=threads, precision=args.precision,
+                       backend=getattr(args, "backend", DEFAULT_BACKEND))
 
 
 def add_java_options(parser: argparse.ArgumentParser) -> None:

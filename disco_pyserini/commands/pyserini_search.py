@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from ..errors import UsageError
 from .options import (
+    add_backend_option,
     add_cache_options,
     add_encoder_options,
     add_java_options,
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--topics", required=True, help="topics JSONL (conversations)")
     parser.add_argument("--query-mode", default="disco", help="as for disco-pyserini search (default: disco)")
     add_encoder_options(parser, batch_size_flag="--encode-batch-size")
+    add_backend_option(parser)
     add_pruning_option(parser)
     add_cache_options(parser)
     parser.add_argument("--run-tag", default=None, help="last column of a trec run (Pyserini writes 'Anserini')")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DiscoError
 from .options import (
+    add_backend_option,
     add_cache_options,
     add_dask_options,
     add_encoder_options,
@@ -46,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_pruning_option(parser)
     add_cache_options(parser)
     add_encoder_options(parser)
+    add_backend_option(parser)
     add_java_options(parser)
     add_dask_options(parser, "search the index shards on a Dask cluster, each worker keeping its shards open")
     parser.set_defaults(command=run)
