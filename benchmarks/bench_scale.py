@@ -1,8 +1,10 @@
 """Indexing and search at scale: a synthetic SPLADE collection, the real MS MARCO dev queries.
 
-    .venv/bin/python benchmarks/bench_scale.py [--documents 1000000] [--shards 4] [--threads 2]
-        [--max-terms none,32,16,8] [--batch-max-terms none,16] [--shard-max-terms none]
-        [--latency-queries 500] [--queries N] [--java-heap SIZE] [--no-search] [--json FILE]
+    .venv/bin/python benchmarks/bench_scale.py [--documents N [N ...]] [--shards 4] [--threads 2]
+        [--query-max-terms 32] [--max-terms none,32] [--batch-max-terms none,32] [--shard-max-terms none]
+        [--latency-queries 500] [--queries N] [--java-heap SIZE] [--no-search] [--no-serve]
+        [--json FILE] [--plot FILE]
+    .venv/bin/python benchmarks/bench_scale.py --documents 100000 300000 1000000   # how each cost grows
     .venv/bin/python benchmarks/bench_scale.py --quick      # 20,000 passages, 500 queries: a few minutes
     .venv/bin/python benchmarks/bench_scale.py --measure    # measure SPLADE-tiny on real text again
 
@@ -55,6 +57,19 @@ inside it):
     ``LuceneImpactSearcher.search``, each returning 1,000 ``(docid, score)`` pairs to Python), the
     paths taking turns query by query in one process so that the machine's load falls on all
     alike; p50 and p95 of the wall time of a call.
+
+* serve start-up: ``disco-pyserini serve --index INDEX --model splade-tiny --modes raw`` started
+  as a process, the time from its start to its first answer to ``GET /health``, then to one
+  ``POST /search`` (:func:`serve_startup`).
+
+With several ``--documents`` sizes, each size is measured in turn and then every cost is fitted as
+``value = c * N ** a`` by least squares on log-log (:func:`fit_power`), printed with ``a`` and its
+value extrapolated to MS MARCO passage (8,841,823 passages) beside the published size of Anserini's
+SPLADE++ ED impact index (2.10 GB), written as JSON (``--json``, default
+``benchmarks/results/scale.json``) and drawn (``--plot``, default the JSON's name with ``.png``).
+The synthetic passages have SPLADE-tiny's term statistics (about 120 terms per passage), not
+SPLADE++ ED's, whose passages have more terms: the table prints bytes of index per passage of
+both, the one ratio the published figures give.
 
 Runs that must agree are compared byte for byte: ours and Pyserini's whole runs at every batch K,
 the shards' merged run against the single index's, and the hits of every sampled query across
@@ -706,13 +721,19 @@ def plot_growth(sizes: list[int], table: dict[str, Any], path: str) -> None:
               ("serve start-up", ["serve_health", "serve_search"])]
     panels = [(title, [m for m in names if m in table]) for title, names in panels]
     panels = [(title, names) for title, names in panels if names]
-    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.8), squeeze=False)
+    columns = min(3, max(1, len(panels)))
+    rows = math.ceil(max(1, len(panels)) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
     line = np.geomspace(min(sizes), MS_MARCO_PASSAGES, 50)
-    for axis, (title, names) in zip(axes[0], panels):
+    for axis, (title, names) in zip(axes.flat, panels):
         for name in names:
             row = table[name]
             scale = 2**30 if row["unit"] == "bytes" else 1
-            label = row["what"].split(", ", 1)[-1] if len(names) > 1 else row["what"]
+            label = row["what"]
+            if len(names) > 1:  # the panel's title says the rest
+                label = label.split(" ", 1)[1] if label.startswith("latency") else label.split(", ", 1)[-1]
             points = axis.loglog(sizes, np.array(row["values"]) / scale, "o", label=label)
             if "exponent" in row:
                 axis.loglog(line, row["coefficient"] * line ** row["exponent"] / scale, "--",
