@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 # Indexing and search at scale: 300,000 synthetic passages, the 6,980 MS MARCO dev queries (about 21 minutes).
 bench-scale: $(STAMP)
-	$(BIN)/python benchmarks/bench_scale.py --documents 300000
+	$(BIN)/python benchmarks/bench_scale.py --documents 100000 300000
 
 clean:
 	rm -rf $(VENV) runs/demo

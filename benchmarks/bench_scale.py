@@ -1,8 +1,10 @@
 """Indexing and search at scale: a synthetic SPLADE collection, the real MS MARCO dev queries.
 
-    .venv/bin/python benchmarks/bench_scale.py [--documents 1000000] [--shards 4] [--threads 2]
-        [--max-terms none,32,16,8] [--batch-max-terms none,16] [--shard-max-terms none]
-        [--latency-queries 500] [--queries N] [--java-heap SIZE] [--no-search] [--json FILE]
+    .venv/bin/python benchmarks/bench_scale.py [--documents N [N ...]] [--shards 4] [--threads 2]
+        [--query-max-terms 32] [--max-terms none,32] [--batch-max-terms none,32] [--shard-max-terms none]
+        [--latency-queries 500] [--queries N] [--java-heap SIZE] [--no-search] [--no-serve]
+        [--json FILE] [--plot FILE]
+    .venv/bin/python benchmarks/bench_scale.py --documents 100000 300000 1000000   # how each cost grows
     .venv/bin/python benchmarks/bench_scale.py --quick      # 20,000 passages, 500 queries: a few minutes
     .venv/bin/python benchmarks/bench_scale.py --measure    # measure SPLADE-tiny on real text again
 
@@ -55,6 +57,19 @@ inside it):
     ``LuceneImpactSearcher.search``, each returning 1,000 ``(docid, score)`` pairs to Python), the
     paths taking turns query by query in one process so that the machine's load falls on all
     alike; p50 and p95 of the wall time of a call.
+
+* serve start-up: ``disco-pyserini serve --index INDEX --model splade-tiny --modes raw`` started
+  as a process, the time from its start to its first answer to ``GET /health``, then to one
+  ``POST /search`` (:func:`serve_startup`).
+
+With several ``--documents`` sizes, each size is measured in turn and then every cost is fitted as
+``value = c * N ** a`` by least squares on log-log (:func:`fit_power`), printed with ``a`` and its
+value extrapolated to MS MARCO passage (8,841,823 passages) beside the published size of Anserini's
+SPLADE++ ED impact index (2.10 GB), written as JSON (``--json``, default
+``benchmarks/results/scale.json``) and drawn (``--plot``, default the JSON's name with ``.png``).
+The synthetic passages have SPLADE-tiny's term statistics (about 120 terms per passage), not
+SPLADE++ ED's, whose passages have more terms: the table prints bytes of index per passage of
+both, the one ratio the published figures give.
 
 Runs that must agree are compared byte for byte: ours and Pyserini's whole runs at every batch K,
 the shards' merged run against the single index's, and the hits of every sampled query across
@@ -548,19 +563,213 @@ def max_terms_list(text: str) -> list[int | None]:
     return values
 
 
-def main() -> None:
+# -- how each cost grows with the collection -------------------------------------------------------
+MS_MARCO_PASSAGES = 8_841_823
+PUBLISHED = {"index_bytes": 2.10e9}
+"""Anserini's SPLADE++ ED impact index of MS MARCO passage (8,841,823 passages): 2.10 GB."""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_startup(index: str, model: str, heap: str | None = None, timeout: float = 600.0) -> dict[str, Any]:
+    """Start ``disco-pyserini serve`` on ``index`` and time, from the start of the process, its first
+    answer to ``GET /health`` and then to one ``POST /search`` (mode raw, k=10); then stop it (SIGTERM).
+    Returns the two times (seconds) and the server's peak RSS (bytes, from ``wait4``)."""
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    cli = str(Path(sys.executable).parent / "disco-pyserini")
+    command = [cli, "serve", "--index", index, "--model", model, "--port", str(port), "--modes", "raw",
+               "--allow-mismatch", *(["--java-heap", heap] if heap else [])]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    errors = tempfile.TemporaryFile()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    url = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {}
+    try:
+        while "health_seconds" not in result:
+            if process.poll() is not None:
+                errors.seek(0)
+                raise SystemExit(f"{' '.join(command)} exited with {process.returncode}:\n"
+                                 f"{errors.read().decode(errors='replace')[-3000:]}")
+            if time.perf_counter() - started > timeout:
+                raise SystemExit(f"disco-pyserini serve did not answer /health within {timeout:.0f} s")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as answer:
+                    answer.read()
+                result["health_seconds"] = time.perf_counter() - started
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        body = json.dumps({"conversation": [["what is a lobster roll", None]], "modes": ["raw"], "k": 10})
+        request = urllib.request.Request(url + "/search", body.encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            json.loads(answer.read())
+        result["search_seconds"] = time.perf_counter() - started
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        _, _, usage = os.wait4(process.pid, 0)
+        errors.close()
+    result["rss"] = usage.ru_maxrss * 1024
+    return result
+
+
+def fit_power(sizes: list[float], values: list[float]) -> tuple[float, float]:
+    """``(a, c)`` of ``value = c * N ** a``, by least squares on log(value) against log(N)."""
+    if len(sizes) < 2 or len(set(sizes)) < 2:
+        raise ValueError(f"a fit needs at least two different sizes, got {sizes}")
+    if min(values) <= 0:
+        raise ValueError(f"a power law needs positive values, got {values}")
+    a, b = np.polyfit(np.log(np.asarray(sizes, dtype=float)), np.log(np.asarray(values, dtype=float)), 1)
+    return float(a), float(math.exp(b))
+
+
+METRICS = {  # name: (what, unit, how to read it from one size's results)
+    "index_seconds": ("indexing time, 1 index", "s", lambda r, k: r["index_single"]["wall"]),
+    "index_bytes": ("index size on disk", "bytes", lambda r, k: r["index_single"]["bytes"]),
+    "index_rss": ("indexing peak RSS", "bytes", lambda r, k: r["index_single"]["rss"]),
+    "qps_ours": ("batch q/s, ours, K=none", "q/s", lambda r, k: r["qps"]["ours-single"]["None"]),
+    "qps_pyserini": ("batch q/s, Pyserini, K=none", "q/s", lambda r, k: r["qps"]["pyserini-single"]["None"]),
+    "qps_ours_k": ("batch q/s, ours, K={k}", "q/s", lambda r, k: r["qps"]["ours-single"][str(k)]),
+    "qps_pyserini_k": ("batch q/s, Pyserini, K={k}", "q/s", lambda r, k: r["qps"]["pyserini-single"][str(k)]),
+    "p50_ours": ("latency p50, ours, K=none", "ms", lambda r, k: r["latency"]["None"]["ours-single"]["p50_ms"]),
+    "p95_ours": ("latency p95, ours, K=none", "ms", lambda r, k: r["latency"]["None"]["ours-single"]["p95_ms"]),
+    "p50_ours_k": ("latency p50, ours, K={k}", "ms", lambda r, k: r["latency"][str(k)]["ours-single"]["p50_ms"]),
+    "p95_ours_k": ("latency p95, ours, K={k}", "ms", lambda r, k: r["latency"][str(k)]["ours-single"]["p95_ms"]),
+    "p95_pyserini": ("latency p95, Pyserini, K=none", "ms",
+                     lambda r, k: r["latency"]["None"]["pyserini-single"]["p95_ms"]),
+    "serve_health": ("serve start to first /health", "s", lambda r, k: r["serve"]["health_seconds"]),
+    "serve_search": ("serve start to first /search", "s", lambda r, k: r["serve"]["search_seconds"]),
+}
+
+
+def latency_summary(latency: dict[str, Any]) -> dict[str, Any]:
+    """p50 and p95 (ms) of every path at every K of a latency phase's result."""
+    return {k: {path: {"p50_ms": percentile(found["latencies"], 50) * 1000,
+                       "p95_ms": percentile(found["latencies"], 95) * 1000} for path, found in paths.items()}
+            for k, paths in latency.items()}
+
+
+def size_summary(results: dict[str, Any], queries: int) -> dict[str, Any]:
+    """What the growth table reads from one size's results (numbers only, no latency lists)."""
+    summary = {key: results[key] for key in ("index_single", "serve") if key in results}
+    if "batch" in results:
+        summary["qps"] = {path: {k: queries / timed["batch_seconds"] for k, timed in batch.items()
+                                 if isinstance(timed, dict) and "batch_seconds" in timed}
+                          for path, batch in results["batch"].items()}
+        summary["latency"] = latency_summary(results["latency"])
+    return summary
+
+
+def growth_table(sizes: list[int], summaries: list[dict[str, Any]], k: int | None) -> dict[str, Any]:
+    """Each metric at each size, its exponent ``a`` (value ∝ N^a) and its value extrapolated to MS MARCO
+    passage; metrics absent at some size (search or serve skipped) are left out."""
+    table: dict[str, Any] = {}
+    for name, (what, unit, read) in METRICS.items():
+        try:
+            values = [float(read(summary, k)) for summary in summaries]
+        except KeyError:
+            continue
+        row: dict[str, Any] = {"what": what.format(k=k), "unit": unit, "values": values}
+        if len(set(sizes)) >= 2 and min(values) > 0:
+            a, c = fit_power([float(n) for n in sizes], values)
+            row.update(exponent=a, coefficient=c, ms_marco=c * MS_MARCO_PASSAGES ** a)
+        if name in {"index_bytes"}:
+            row["published"] = PUBLISHED[name]
+        table[name] = row
+    return table
+
+
+def print_growth(sizes: list[int], table: dict[str, Any], load: list[float]) -> None:
+    def show(value: float, unit: str) -> str:
+        if unit == "bytes":
+            return f"{value / 2**20:,.0f} MiB"
+        return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+
+    header = "".join(f"{n:>14,}" for n in sizes)
+    print(f"\nHow each cost grows with N synthetic passages (value ∝ N^a, least squares on log-log); "
+          f"extrapolated to MS MARCO passage ({MS_MARCO_PASSAGES:,}); load average {load[0]:.2f} -> {load[1]:.2f}")
+    print(f"  {'':<34}{header}{'a':>8}  {'MS MARCO (fit)':>16}  published")
+    for row in table.values():
+        cells = "".join(f"{show(v, row['unit']):>14}" for v in row["values"])
+        exponent = f"{row['exponent']:8.2f}" if "exponent" in row else f"{'-':>8}"
+        extrapolated = f"{show(row['ms_marco'], row['unit']):>16}" if "ms_marco" in row else f"{'-':>16}"
+        published = ""
+        if "published" in row:
+            published = f"{row['published'] / 1e9:.2f} GB (Anserini SPLADE++ ED)"
+        print(f"  {row['what']:<34}{cells}{exponent}  {extrapolated}  {published}")
+
+
+def plot_growth(sizes: list[int], table: dict[str, Any], path: str) -> None:
+    """The measured points and fitted lines, on log-log axes out to MS MARCO passage's size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("indexing", ["index_seconds"]), ("index on disk", ["index_bytes"]), ("indexing peak RSS", ["index_rss"]),
+              ("batch search", ["qps_ours", "qps_pyserini", "qps_ours_k", "qps_pyserini_k"]),
+              ("one-query latency", ["p50_ours", "p95_ours", "p50_ours_k", "p95_ours_k", "p95_pyserini"]),
+              ("serve start-up", ["serve_health", "serve_search"])]
+    panels = [(title, [m for m in names if m in table]) for title, names in panels]
+    panels = [(title, names) for title, names in panels if names]
+    columns = min(3, max(1, len(panels)))
+    rows = math.ceil(max(1, len(panels)) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
+    line = np.geomspace(min(sizes), MS_MARCO_PASSAGES, 50)
+    for axis, (title, names) in zip(axes.flat, panels):
+        for name in names:
+            row = table[name]
+            scale = 2**30 if row["unit"] == "bytes" else 1
+            label = row["what"]
+            if len(names) > 1:  # the panel's title says the rest
+                label = label.split(" ", 1)[1] if label.startswith("latency") else label.split(", ", 1)[-1]
+            points = axis.loglog(sizes, np.array(row["values"]) / scale, "o", label=label)
+            if "exponent" in row:
+                axis.loglog(line, row["coefficient"] * line ** row["exponent"] / scale, "--",
+                            color=points[0].get_color(), label=f"  a = {row['exponent']:.2f}")
+            if "published" in row:
+                axis.loglog([MS_MARCO_PASSAGES], [row["published"] / scale], "k*", markersize=10,
+                            label="Anserini SPLADE++ ED")
+        unit = table[names[0]]["unit"]
+        axis.set_title(title)
+        axis.set_xlabel("passages")
+        axis.set_ylabel("GiB" if unit == "bytes" else unit)
+        axis.axvline(MS_MARCO_PASSAGES, color="grey", linewidth=0.5)
+        axis.legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--documents", type=int, default=1_000_000)
+    parser.add_argument("--documents", type=int, nargs="+", default=[1_000_000],
+                        help="collection sizes, one run each (several: the growth table, fit and plot too)")
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hits", type=int, default=1000)
-    parser.add_argument("--max-terms", default="none,32,16,8", help="K values of --query-max-terms (none: unpruned)")
-    parser.add_argument("--batch-max-terms", default="none,16",
-                        help="K values whose whole batch is searched for QPS and run comparison (default: none,16); "
+    parser.add_argument("--query-max-terms", type=int, default=32,
+                        help="the pruned K of the growth table (default: 32); added to --max-terms and "
+                             "--batch-max-terms")
+    parser.add_argument("--max-terms", default="none,32", help="K values of --query-max-terms (none: unpruned)")
+    parser.add_argument("--batch-max-terms", default="none,32",
+                        help="K values whose whole batch is searched for QPS and run comparison (default: none,32); "
                              "every --max-terms K gets the latency sample")
     parser.add_argument("--shard-max-terms", default="none",
                         help="K values searched on the shards too (default: none, the unpruned queries)")
     parser.add_argument("--no-search", action="store_true", help="generate and index only")
+    parser.add_argument("--no-serve", action="store_true", help="do not time disco-pyserini serve's start-up")
     parser.add_argument("--queries", type=int, default=None, help="search only the first N queries (default: all)")
     parser.add_argument("--latency-queries", type=int, default=500)
     parser.add_argument("--docs-per-part", type=int, default=None,
@@ -571,25 +780,31 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--quick", action="store_true", help="20,000 passages, 500 queries, K in {16, none}")
     parser.add_argument("--measure", action="store_true", help=f"measure SPLADE-tiny on real text into {DISTRIBUTIONS}")
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--json", default=None,
+                        help="the results as JSON (default with several sizes: benchmarks/results/scale.json)")
+    parser.add_argument("--plot", default=None, help="the growth plot (default: the --json file with .png)")
     parser.add_argument("--phase", nargs=2, metavar=("NAME", "TASK"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.phase:
         name, path = args.phase
         result = PHASES[name](json.loads(Path(path).read_text(encoding="utf-8")))
         Path(path + ".result").write_text(json.dumps(result), encoding="utf-8")
-        return
+        return 0
     if args.measure:
         measure(DISTRIBUTIONS, args.threads)
         print(f"wrote {DISTRIBUTIONS}")
-        return
+        return 0
     if args.quick:
-        args.documents, args.queries, args.latency_queries, args.max_terms = 20_000, 500, 100, "none,16"
-        args.batch_max_terms = "none,16"
+        args.documents, args.queries, args.latency_queries, args.max_terms = [20_000], 500, 100, "none,16"
+        args.batch_max_terms, args.query_max_terms = "none,16", 16
+    sizes = sorted(set(args.documents))
+    if min(sizes) < 1:
+        raise SystemExit(f"--documents {min(sizes)}: a collection needs at least one passage")
     ks = max_terms_list(args.max_terms)
+    ks += [args.query_max_terms] if args.query_max_terms not in ks else []
     batch_ks = [k for k in max_terms_list(args.batch_max_terms) if k in ks]
+    batch_ks += [args.query_max_terms] if args.query_max_terms not in batch_ks else []
     shard_ks = [k for k in max_terms_list(args.shard_max_terms) if k in ks] if args.shards > 1 else []
-    docs_per_part = args.docs_per_part or max(1, min(10_000, args.documents // (args.shards * args.threads * 2)))
 
     from disco_pyserini.encoded_queries import read_encoded_queries
     from disco_pyserini.quantize import prune
@@ -602,26 +817,68 @@ def main() -> None:
     sample = random.Random(args.seed + 1).sample(qids, min(args.latency_queries, len(qids)))
     kept = {k: float(np.mean([len(prune(encoded[q], k)) for q in qids])) for k in ks}
 
+    json_path = args.json or (str(REPO / "benchmarks" / "results" / "scale.json") if len(sizes) > 1 else None)
+    load_before = os.getloadavg()
+    summaries, every = [], {}
+    for documents in sizes:
+        results = measure_size(args, documents, ks, batch_ks, shard_ks, qids, sample)
+        results["terms_kept"] = {str(k): v for k, v in kept.items()}
+        print_report(args, documents, results, ks, len(qids), json_path if len(sizes) == 1 else None)
+        summaries.append(size_summary(results, len(qids)))
+        every[str(documents)] = results
+    if len(sizes) == 1:
+        return 0
+    table = growth_table(sizes, summaries, args.query_max_terms)
+    load = [load_before[0], os.getloadavg()[0]]
+    print_growth(sizes, table, load)
+    generated = every[str(sizes[-1])]["generate"]
+    synthetic = {"mean_terms": generated["mean_terms"], "mean_impact": generated["mean_impact"],
+                 "index_bytes_per_passage": table["index_bytes"]["values"][-1] / sizes[-1],
+                 "published_bytes_per_passage": PUBLISHED["index_bytes"] / MS_MARCO_PASSAGES}
+    print(f"  terms per synthetic passage {synthetic['mean_terms']:.1f} (SPLADE-tiny on real text), index "
+          f"{synthetic['index_bytes_per_passage']:.0f} bytes per passage at {sizes[-1]:,}; Anserini's SPLADE++ ED "
+          f"index {synthetic['published_bytes_per_passage']:.0f} bytes per passage")
+    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+    plot = args.plot or str(Path(json_path).with_suffix(".png"))
+    output = {"sizes": sizes, "query_max_terms": args.query_max_terms, "queries": len(qids), "hits": args.hits,
+              "threads": args.threads, "cpus": os.cpu_count(), "load_average": load, "ms_marco_passages":
+              MS_MARCO_PASSAGES, "published": PUBLISHED, "synthetic": synthetic, "growth": table,
+              "per_size": summaries, "plot": plot}
+    Path(json_path).write_text(json.dumps(output, indent=2), encoding="utf-8")
+    plot_growth(sizes, table, plot)
+    print(f"wrote {json_path} and {plot}")
+    return 0
+
+
+def measure_size(args: argparse.Namespace, documents: int, ks: list[int | None], batch_ks: list[int | None],
+                 shard_ks: list[int | None], qids: list[str], sample: list[str]) -> dict[str, Any]:
+    """Every measurement at one collection size, in a temporary folder removed afterwards (unless --keep)."""
+    docs_per_part = args.docs_per_part or max(1, min(10_000, documents // (args.shards * args.threads * 2)))
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.work_dir))
-    print(f"{args.documents:,} synthetic passages, {len(qids):,} queries, k={args.hits}, {args.threads} threads, "
+    print(f"{documents:,} synthetic passages, {len(qids):,} queries, k={args.hits}, {args.threads} threads, "
           f"work in {work} (load {os.getloadavg()[0]:.2f})", flush=True)
     try:
-        results = measure_all(args, work, ks, batch_ks, shard_ks, qids, sample, docs_per_part)
+        results = measure_all(args, documents, work, ks, batch_ks, shard_ks, qids, sample, docs_per_part)
+        if not args.no_serve:
+            before = os.getloadavg()
+            results["serve"] = serve_startup(str(work / "index"), default_model(), args.java_heap)
+            print(f"  serve start-up: first /health {results['serve']['health_seconds']:.1f} s, first /search "
+                  f"{results['serve']['search_seconds']:.1f} s (load {before[0]:.2f} -> {os.getloadavg()[0]:.2f})",
+                  flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    results["terms_kept"] = {str(k): v for k, v in kept.items()}
     results["seconds"] = time.perf_counter() - started
-    print_report(args, results, ks, len(qids))
+    return results
 
 
-def measure_all(args: argparse.Namespace, work: Path, ks: list[int | None], batch_ks: list[int | None],
+def measure_all(args: argparse.Namespace, documents: int, work: Path, ks: list[int | None], batch_ks: list[int | None],
                 shard_ks: list[int | None], qids: list[str], sample: list[str], docs_per_part: int) -> dict[str, Any]:
     collection, runs = str(work / "collection"), work / "runs"
     runs.mkdir()
     results: dict[str, Any] = {"load_before": os.getloadavg()}
-    generated, wall, rss = run_phase("generate", {"collection": collection, "documents": args.documents,
+    generated, wall, rss = run_phase("generate", {"collection": collection, "documents": documents,
                                                   "seed": args.seed, "docs_per_part": docs_per_part}, work)
     results["generate"] = {**generated, "wall": wall, "rss": rss, "bytes": folder_bytes(collection)}
     cli = str(Path(sys.executable).parent / "disco-pyserini")
@@ -669,7 +926,8 @@ def compare(results: dict[str, Any], runs: Path, k: str) -> dict[str, Any]:
     return {"pyserini": same("ours-single", "pyserini-single"), "shards": same("ours-single", "ours-shards")}
 
 
-def print_report(args: argparse.Namespace, results: dict[str, Any], ks: list[int | None], queries: int) -> None:
+def print_report(args: argparse.Namespace, documents: int, results: dict[str, Any], ks: list[int | None],
+                 queries: int, json_path: str | None) -> None:
     g = results["generate"]
     mib = 1024 * 1024
     rows = [
@@ -691,7 +949,7 @@ def print_report(args: argparse.Namespace, results: dict[str, Any], ks: list[int
     rows.append(("load average", f"{results['load_before'][0]:.2f} before, {results['load_after'][0]:.2f} after "
                                  f"({os.cpu_count()} CPUs)"))
     if args.no_search:
-        report(f"Scale: {args.documents:,} synthetic SPLADE passages, indexing only", rows, results, args.json)
+        report(f"Scale: {documents:,} synthetic SPLADE passages, indexing only", rows, results, json_path)
         return
     rows.append((f"search, {queries:,} queries, k={args.hits}", "QPS (batch, run written) | latency p50 / p95 "
                                                                  "(one query per call) | peak RSS of the process"))
@@ -715,9 +973,9 @@ def print_report(args: argparse.Namespace, results: dict[str, Any], ks: list[int
     heaps = [batch["java_max_heap"] for batch in results["batch"].values()]
     if heaps:
         rows.append(("JVM", f"max heap {heaps[0] / 2**30:.1f} GiB ({args.java_heap or 'the JVM default'})"))
-    report(f"Scale: {args.documents:,} synthetic SPLADE passages, MS MARCO dev queries (SPLADE++ ED)", rows,
-           results, args.json)
+    report(f"Scale: {documents:,} synthetic SPLADE passages, MS MARCO dev queries (SPLADE++ ED)", rows,
+           results, json_path)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
