@@ -24,7 +24,6 @@ in spawned processes, and :func:`disco_pyserini.distributed.encode_with_dask` on
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -37,7 +36,7 @@ import numpy as np
 
 from .corpus import Document, corpus_files, iter_corpus
 from .errors import DiscoError, InputError, SettingError, UsageError
-from .jsonl import read_json_object, read_jsonl, write_json
+from .jsonl import jsonl_writer, read_json_object, read_jsonl, write_json
 from .metadata import artifact_header, file_fingerprint
 from .quantize import to_impacts
 from .spec import EncoderSpec, output_identity
@@ -83,8 +82,10 @@ def part_name(number: int) -> str:
     return PART_FORMAT.format(number)
 
 
-def vector_line(doc_id: str, text: str, vector: dict[str, int]) -> str:
-    return json.dumps({"id": doc_id, "contents": text, "vector": vector}, ensure_ascii=False)
+def vector_record(doc_id: str, text: str, vector: dict[str, int]) -> dict[str, Any]:
+    """A collection line's object; ``serve.passages`` reads the id and text from the bytes
+    ``jsonlines.Writer`` makes of it (``json.dumps(record, ensure_ascii=False)``)."""
+    return {"id": doc_id, "contents": text, "vector": vector}
 
 
 def id_hash(doc_id: str) -> int:
@@ -239,11 +240,11 @@ class Collection:
         empty = 0
         tmp = os.path.join(self.folder, "." + part_name(number) + ".tmp")
         with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            writer = jsonl_writer(handle)
             for document, vector in zip(documents, vectors):
                 impacts = to_impacts(vector.indices, vector.weights, encoder.vocabulary, scale)
                 empty += not impacts
-                handle.write(vector_line(document.doc_id, document.text, impacts))
-                handle.write("\n")
+                writer.write(vector_record(document.doc_id, document.text, impacts))
             handle.flush()
             os.fsync(handle.fileno())
         stats = {"documents": len(documents), "empty_texts": sum(1 for d in documents if not d.text),

@@ -26,7 +26,7 @@ import numpy as np
 from .collection import DEFAULT_DOCS_PER_PART, Collection, check_documents, collection_settings, id_hash
 from .corpus import Document, corpus_files, parse_document
 from .errors import InputError, SettingError, UsageError
-from .jsonl import read_jsonl_offsets
+from .jsonl import read_jsonl_lines, read_jsonl_offsets
 from .spec import EncoderSpec
 
 logger = logging.getLogger(__name__)
@@ -73,21 +73,17 @@ def plan_parts(files: Sequence[str], docs_per_part: int) -> tuple[list[list[Segm
 
 
 def read_segments(segments: Sequence[Segment]) -> Iterator[Document]:
-    import json
-
     for segment in segments:
         with open(segment.path, "rb") as handle:
             handle.seek(segment.offset)
-            read = 0
-            line = segment.line
-            while read < segment.count:
-                raw = handle.readline()
-                if not raw:
-                    raise InputError(segment.path, "the file changed while it was being encoded", line=line)
-                if raw.strip():
-                    yield parse_document(json.loads(raw.decode("utf-8")), segment.path, line)
-                    read += 1
-                line += 1
+            read, line = 0, segment.line - 1
+            for line, record in read_jsonl_lines(handle, segment.path, segment.line):
+                yield parse_document(record, segment.path, line)
+                read += 1
+                if read == segment.count:
+                    break
+            else:
+                raise InputError(segment.path, "the file changed while it was being encoded", line=line + 1)
 
 
 def _encoder(params: dict[str, Any]) -> Any:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import InputError, UsageError
-from .jsonl import atomic_output, iter_lines, read_jsonl, write_json
+from .jsonl import atomic_output, iter_lines, read_jsonl, write_json, write_jsonl
 from .metadata import artifact_header
 
 logger = logging.getLogger(__name__)
@@ -97,10 +97,7 @@ def write_encoded_queries(path: str, queries: Iterable[tuple[str, Mapping[str, i
         if any(not token or any(c.isspace() for c in token) for token in vector):
             raise UsageError(f"query {qid}: a token is empty or contains white space")
     if fmt == "jsonl":
-        with atomic_output(path) as handle:
-            for qid, vector in items:
-                handle.write(json.dumps({"qid": qid, "contents": qid, "vector": dict(vector)}, ensure_ascii=False))
-                handle.write("\n")
+        write_jsonl(path, ({"qid": qid, "contents": qid, "vector": dict(vector)} for qid, vector in items))
         with atomic_output(topics_tsv_path(path)) as handle:
             for qid, _ in items:
                 handle.write(f"{qid}\t{qid}\n")
@@ -161,8 +158,6 @@ class QueryCache:
         for qid, text, vector in zip(qids, texts, vectors):
             self.entries[qid] = (text_digest(text), vector)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with atomic_output(self.path) as handle:
-            for qid, (digest, vector) in self.entries.items():
-                handle.write(json.dumps({"qid": qid, "text_sha256": digest, "vector": vector}, ensure_ascii=False))
-                handle.write("\n")
+        write_jsonl(self.path, ({"qid": qid, "text_sha256": digest, "vector": vector}
+                                for qid, (digest, vector) in self.entries.items()))
         write_json(self.path[: -len(".jsonl")] + ".json", {**artifact_header("query-cache"), **self.key})

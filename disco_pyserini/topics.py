@@ -7,9 +7,8 @@ kept in ``extra`` so that any rewrite a dataset has can be searched (query mode 
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +21,7 @@ from .conversation import (
 )
 from .corpus import SURROGATE_FIX, lone_surrogate
 from .errors import InputError, QueryTextError, UsageError
-from .jsonl import read_jsonl, write_atomic
+from .jsonl import read_jsonl, write_jsonl
 from .runs import QUERY_ID_FIX, pyserini_id_problem
 
 _MODE_FIELDS = {"rewrite": "rewrite", "rewrite-auto": "rewrite_auto"}
@@ -145,11 +144,6 @@ def read_topics(path: str | os.PathLike[str]) -> list[Topic]:
     return topics
 
 
-def iter_topic_json(topics: Iterable[Topic]) -> Iterator[str]:
-    for topic in topics:
-        yield json.dumps(topic.to_json(), ensure_ascii=False)
-
-
 def write_topics(topics: Iterable[Topic], path: str | os.PathLike[str]) -> int:
     """Write topics as JSONL (atomically); returns how many."""
-    return write_atomic(path, iter_topic_json(topics))
+    return write_jsonl(path, (topic.to_json() for topic in topics))

@@ -56,13 +56,13 @@ def assert_modes(root: Path, expected: int, at_least: list[str]) -> None:
 
 @pytest.mark.parametrize("file_mode", ["w", "wb"])
 def test_atomic_output_gives_the_mode_of_a_plain_open(tmp_path, umask, file_mode):
-    from disco_pyserini.jsonl import atomic_output, write_atomic, write_json
+    from disco_pyserini.jsonl import atomic_output, write_json, write_jsonl
 
     expected = plain_open_mode(tmp_path)
     assert expected == 0o666 & ~umask
     with atomic_output(tmp_path / "out.bin", file_mode) as handle:
         handle.write(b"x" if "b" in file_mode else "x")
-    write_atomic(tmp_path / "lines.jsonl", ["{}"])
+    write_jsonl(tmp_path / "lines.jsonl", [{}])
     write_json(tmp_path / "data.json", {"a": 1})
     assert_modes(tmp_path, expected, ["out.bin", "lines.jsonl", "data.json"])
 

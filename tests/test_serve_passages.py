@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from disco_pyserini.collection import vector_line
+from disco_pyserini.collection import vector_record
 from disco_pyserini.jsonl import read_jsonl
 from disco_pyserini.serve import passages
 from disco_pyserini.serve.passages import OFFSETS, PassageStore
@@ -26,7 +26,7 @@ def write_collection(root, parts=PARTS):
     vectors = root / "vectors"
     vectors.mkdir(parents=True, exist_ok=True)
     for number, documents in enumerate(parts):
-        lines = [vector_line(*document) for document in documents]
+        lines = [json.dumps(vector_record(*document), ensure_ascii=False) for document in documents]
         if number == 1:  # another writer's key order, and a blank line
             lines.insert(1, json.dumps({"vector": {"z": 1}, "contents": "keys in another order", "id": "d6"}))
             lines.insert(2, "")
@@ -65,7 +65,7 @@ def test_a_changed_part_rebuilds_the_offsets(tmp_path):
     root = write_collection(tmp_path)
     PassageStore(str(root)).close()
     with open(root / "vectors" / "part-00001.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(vector_line("d7", "added later", {"a": 1}) + "\n")
+        handle.write(json.dumps(vector_record("d7", "added later", {"a": 1}), ensure_ascii=False) + "\n")
     store = PassageStore(str(root))
     assert store.lines_read > 0 and store.text("d7") == "added later" and len(store) == 7
     store.close()
