@@ -18,6 +18,7 @@ written, the index is built in memory at each start and a warning says why.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -183,7 +184,9 @@ class PassageStore:
         if not len(self._entries):
             return None
         wanted = int(id_hashes([doc_id])[0])
-        at = int(np.searchsorted(self._hashes, np.uint64(wanted)))
+        # bisect, not np.searchsorted: the hashes are a strided view of the mapped entries, which
+        # searchsorted would copy whole at every lookup (8 MB at a million passages)
+        at = bisect.bisect_left(self._hashes, np.uint64(wanted))
         while at < len(self._entries) and int(self._hashes[at]) == wanted:
             entry = self._entries[at]
             raw = self._line(int(entry["part"]), int(entry["offset"]))
