@@ -37,7 +37,10 @@ segment (origin and turn number, 1 for the first turn) it was found in.
 
 from __future__ import annotations
 
+import bisect
 import os
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -187,37 +190,64 @@ def query_segments(topic: Topic, mode: str) -> tuple[str, tuple[Segment, ...]]:
     return text, tuple(segments)
 
 
+def fast_tokenizer(encoding: QueryEncoding, *, truncate: bool) -> Any:
+    """The query model's tokenizer as the ``tokenizers`` library runs it, which gives character
+    offsets: transformers' fast tokenizer's own (the torch backend) or the one the ONNX backend
+    runs, copied once per encoder so that the copy's settings are its own: truncation on the right
+    to the encoder's ``max_length`` (``truncate``), or none; never padding."""
+    splade = encoding.splade
+    with _TOKENIZERS_LOCK:
+        kept = _TOKENIZERS.setdefault(splade, {})
+        if truncate not in kept:
+            from tokenizers import Tokenizer
+
+            source = splade.tokenizer if isinstance(splade.tokenizer, Tokenizer) else getattr(
+                splade.tokenizer, "backend_tokenizer", None)
+            if source is None or not getattr(splade.tokenizer, "is_fast", True):
+                raise UsageError(f"the model {encoding.model} has a slow (Python) tokenizer, which gives no "
+                                 f"character offsets; explanations need a fast tokenizer (tokenizer.json)")
+            copy = Tokenizer.from_str(source.to_str())
+            copy.no_padding()
+            if truncate:
+                copy.enable_truncation(splade.max_length, strategy="longest_first", direction="right")
+            else:
+                copy.no_truncation()
+            kept[truncate] = copy
+        return kept[truncate]
+
+
+_TOKENIZERS: weakref.WeakKeyDictionary[Any, dict[bool, Any]] = weakref.WeakKeyDictionary()
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+def token_spans(encoding: QueryEncoding, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    """``[(start, end, token), ...]`` of each text: every token the query model's tokenizer makes of
+    it (no special tokens, no truncation) with its characters."""
+    encoded = fast_tokenizer(encoding, truncate=False).encode_batch(list(texts), add_special_tokens=False)
+    return [[(start, end, token) for token, (start, end) in zip(e.tokens, e.offsets) if end > start]
+            for e in encoded]
+
+
 def read_input(encoding: QueryEncoding, text: str, segments: Sequence[Segment], *,
                ids: Sequence[int] | None = None) -> QueryInput:
     """What the encoder of ``encoding`` reads of ``text`` (``ids``, its tokens as
     :meth:`SpladeEncoder.tokenize` gives them, when the caller has them), and which segments each
     token comes from."""
-    splade = encoding.splade
-    tokenizer = splade.tokenizer
-    if not getattr(tokenizer, "is_fast", False):
-        raise UsageError(f"the model {encoding.model} has a slow (Python) tokenizer, which gives no character "
-                         f"offsets; explanations need a fast tokenizer (tokenizer.json)")
-    options = {"add_special_tokens": True, "return_offsets_mapping": True, "return_attention_mask": False,
-               "return_token_type_ids": False}
-    encoded = tokenizer(text, truncation=False, **options)
-    full = len(encoded["input_ids"])
-    if full > splade.max_length:  # what the model reads: the text truncated on the right
-        encoded = tokenizer(text, truncation=True, max_length=splade.max_length, **options)
-    ids = list(splade.tokenize([text])[0] if ids is None else ids)
-    if list(encoded["input_ids"]) != ids:  # the very input the encoder reads, or no explanation
+    encoded = fast_tokenizer(encoding, truncate=True).encode(text, add_special_tokens=True)
+    ids = list(encoding.splade.tokenize([text])[0] if ids is None else ids)
+    if list(encoded.ids) != ids:  # the very input the encoder reads, or no explanation
         raise DiscoError(f"the tokenizer of {encoding.model} tokenizes differently with offsets; cannot explain")
-    tokens = tokenizer.convert_ids_to_tokens(ids)
     sources: dict[str, set[tuple[str, int | None]]] = {}
     kept = 0
-    for token, (start, end) in zip(tokens, encoded["offset_mapping"]):
+    starts = [segment.start for segment in segments]
+    for token, (start, end) in zip(encoded.tokens, encoded.offsets):
         if end <= start:
             continue
         kept = max(kept, end)
-        for segment in segments:
-            if segment.start <= start < segment.end:
-                sources.setdefault(token, set()).add((segment.origin, segment.turn))
-                break
-    truncated = full > len(ids)
+        at = bisect.bisect_right(starts, start) - 1  # segments are in text order, apart
+        if at >= 0 and start < segments[at].end:
+            sources.setdefault(token, set()).add((segments[at].origin, segments[at].turn))
+    truncated = bool(encoded.overflowing)
     return QueryInput(text, tuple(segments), len(ids), truncated, kept if truncated else len(text),
                       {token: tuple(sorted(found, key=_source_order)) for token, found in sources.items()})
 

@@ -108,3 +108,41 @@ def test_the_offset_file_has_the_mode_of_a_plain_open(tmp_path, umask):
     finally:
         os.umask(previous)
     assert os.stat(root / OFFSETS).st_mode & 0o777 == 0o666 & ~umask
+
+
+def thread_bytes_read():
+    """Bytes this thread has read through system calls (read, pread...), from /proc: what opening a
+    store costs in I/O, whatever the page cache holds."""
+    with open("/proc/thread-self/io", encoding="ascii") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/io"), reason="needs Linux's /proc/thread-self/io")
+def test_opening_reads_the_same_bytes_whatever_the_collections_size(tmp_path):
+    """serve's start-up is flat in the collection's size by construction: once the offsets are
+    stored, opening the store reads the offset file's header (one buffered read) and maps the rest,
+    reading no line of the part files, so a collection ten times larger costs the same bytes; a
+    lookup reads its one line. (The times, 10k to 1M passages, are bench_serve.py's: docs/serve.md.)"""
+    roots, sizes, read = {}, {}, {}
+    for count in (2_000, 20_000):
+        roots[count] = root = tmp_path / str(count)
+        write_collection(root, [[(f"d{part}-{n}", f"passage {n} of part {part}", {"t": 1 + n % 9})
+                                 for n in range(count // 4)] for part in range(4)])
+        built = PassageStore(str(root))
+        assert built.lines_read == count + 2  # and write_collection's own d6 and blank line
+        built.close()
+        PassageStore(str(root)).close()  # once, for what the first open of a process loads
+        sizes[count] = sum(os.path.getsize(root / "vectors" / name) for name in os.listdir(root / "vectors"))
+    for count, root in roots.items():
+        before = thread_bytes_read()
+        store = PassageStore(str(root))
+        read[count] = thread_bytes_read() - before
+        assert store.lines_read == 0 and len(store) == count + 1
+        last = count // 4 - 1
+        before = thread_bytes_read()
+        assert store.passage(f"d3-{last}") == (f"passage {last} of part 3", {"t": 1 + last % 9})
+        assert thread_bytes_read() - before < 65536 + 4096  # one read of its line, not of its part
+        store.close()
+    assert sizes[20_000] > 9 * sizes[2_000]  # ten times the passages, ten times the bytes
+    # the same few kilobytes to open either (give or take the digits of /proc's own report, read too)
+    assert abs(read[20_000] - read[2_000]) <= 16 and read[20_000] <= 16384, read

@@ -6,7 +6,13 @@ import argparse
 import os
 
 from ..errors import UsageError
-from .options import add_backend_option, add_java_options, add_length_and_scale_options, positive_int
+from .options import (
+    add_backend_option,
+    add_java_options,
+    add_length_and_scale_options,
+    add_pruning_option,
+    positive_int,
+)
 
 DEMO_MODEL = "splade-tiny"
 
@@ -59,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help=f"largest k a request may ask for (default: {defaults.max_hits})")
     add_length_and_scale_options(parser)
     add_backend_option(parser)
+    add_pruning_option(parser)
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="serve even if the index's model vocabulary or scale differs from a query model's")
     add_java_options(parser)
@@ -87,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
     serve(index, models, host=args.host, port=args.port, modes=modes, heap=args.java_heap,
           allow_mismatch=args.allow_mismatch, collection=args.collection, topics=topics,
           limits=Limits(max_turns=args.max_turns, max_characters=args.max_characters, max_hits=args.max_hits),
-          max_length=args.max_length, scale=args.scale, backend=args.backend)
+          max_length=args.max_length, scale=args.scale, backend=args.backend, max_terms=args.query_max_terms)
     return 0

@@ -6,7 +6,9 @@ threads is serialised:
 * **Java.** pyjnius binds a Java method to its object through state the class shares
   (kivy/pyjnius#563): two Python threads calling into the same Java classes at once can mix up
   their arguments. Every Java call (the search, the postings) runs on one thread of its own, the
-  *Java thread*, one call after another; the other threads hand their work to it and wait.
+  *Java thread*, one call after another; the other threads hand their work to it and wait. The
+  modes of one turn still search in parallel: they go to Java as one batch search, which Anserini
+  spreads over Java threads of its own (no second Python thread calls Java).
 * **Each query model.** The encoder reuses buffers between texts, and a fast tokenizer refuses to
   be used from two threads at once, so each model has a lock, held while it tokenizes and encodes.
 
@@ -28,7 +30,9 @@ from typing import Any, TypeVar
 
 from ..corpus import lone_surrogate
 from ..errors import DiscoError, UsageError
-from ..explain import Explainer, Explanation, IndexPostings, as_topic
+from ..explain import INLINE_QUERY_ID, Explainer, Explanation, IndexPostings, as_topic, explain_hits, token_spans
+from ..merge import integer_score
+from ..runs import Hit
 from ..topics import Topic
 from .passages import PassageStore
 
@@ -90,6 +94,23 @@ def collection_of(index: str, collection: str | None) -> str | None:
     logger.warning("%s names no collection that exists here: hits are shown without their texts "
                    "(--collection DIR gives one)", index)
     return None
+
+
+def _shown(text: str | None) -> str | None:
+    """A passage as an answer shows it: its first :data:`TEXT_SHOWN` characters."""
+    return text if text is None or len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
+
+
+@dataclass(frozen=True)
+class _Known:
+    """Document weights already read, in the shape :func:`~disco_pyserini.explain.explain_hits` asks
+    its postings for them."""
+
+    index: str
+    known: Mapping[str, Mapping[str, int]]
+
+    def weights(self, doc_ids: Sequence[str], terms: Any) -> dict[str, dict[str, int]]:
+        return {doc_id: dict(self.known[doc_id]) for doc_id in doc_ids}
 
 
 @dataclass(frozen=True)
@@ -206,13 +227,37 @@ class Backend:
 
     def search(self, topic: Topic, modes: Sequence[str], model: str, k: int) -> list[ModeResult]:
         """Each mode's explanation, with the passages' texts and the spans of their matched terms.
-        A passage retrieved by several modes is read and tokenized once."""
-        explanations = [self.explain(topic, mode, model, k) for mode in modes]
-        texts: dict[str, str | None] = {}
-        for explanation in explanations:
-            for hit in explanation.hits:
-                if hit.doc_id not in texts:
-                    texts[hit.doc_id] = self._text(hit.doc_id)
+
+        One turn crosses into Java once for its search: every mode's query in one batch search,
+        which Anserini runs on a thread per mode (its own Java threads, behind the one Python
+        thread that calls Java). A passage retrieved by several modes is read and tokenized once,
+        and its line gives the document weights too (:meth:`_weights`)."""
+        explainer = self.explainers[model]
+        with self._locks[model]:
+            prepared = [explainer.prepare(topic, mode) for mode in modes]
+        searched = [number for number, (_, _, vector) in enumerate(prepared) if vector]
+        found = self._on_java_thread(lambda: self.searcher.batch_search(
+            [prepared[number][2] for number in searched], [str(number) for number in searched], k,
+            min(len(searched), os.cpu_count() or 1))) if searched else {}
+        hits = [list(found.get(str(number), [])) for number in range(len(modes))]
+        passages: dict[str, tuple[str | None, dict[str, Any] | None] | None] = {}
+        for mode_hits in hits:
+            for hit in mode_hits:
+                if hit.doc_id not in passages:
+                    passages[hit.doc_id] = self.passages.passage(hit.doc_id)
+        weights = [self._weights(vector, mode_hits, passages) for (_, _, vector), mode_hits in zip(prepared, hits)]
+        unknown = [(number, sorted(missing)) for number, (_, missing) in enumerate(weights) if missing]
+        if unknown:  # read from the index's postings: a passage without its line, or whose weights disagree
+            read = self._on_java_thread(lambda: [self.postings.weights(doc_ids, prepared[number][2])
+                                                 for number, doc_ids in unknown])
+            for (number, _), more in zip(unknown, read):
+                weights[number][0].update(more)
+        query_id = None if topic.query_id == INLINE_QUERY_ID else topic.query_id
+        explanations = [explain_hits(vector, query_input, mode_hits, _Known(self.index, known), mode=mode,
+                                     model=explainer.encoding.model, k=k, query_id=query_id)
+                        for (_, query_input, vector), mode_hits, (known, _), mode
+                        in zip(prepared, hits, weights, modes)]
+        texts = {doc_id: _shown(found[0]) if found else None for doc_id, found in passages.items()}
         with self._locks[model]:
             spans = self._spans(model, {doc_id: text for doc_id, text in texts.items() if text})
         results = []
@@ -226,9 +271,34 @@ class Backend:
                                       highlights))
         return results
 
-    def _text(self, doc_id: str) -> str | None:
-        text = self.passages.text(doc_id)
-        return text if text is None or len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
+    @staticmethod
+    def _weights(vector: Mapping[str, int], hits: Sequence[Hit],
+                 passages: Mapping[str, tuple[str | None, dict[str, Any] | None] | None]
+                 ) -> tuple[dict[str, dict[str, int]], set[str]]:
+        """``({doc_id: {term: impact}}, doc_ids left)``: each hit's weights for the query's terms from
+        its collection line (the vector the index was built from), kept only where they add up to
+        the integer behind the hit's Lucene score (:func:`~disco_pyserini.merge.integer_score`);
+        the hits left (no line, no such vector, or a sum that differs: a collection that is not the
+        index's) are read from the index's postings by the caller, as ``explain`` reads them.
+
+        Reading 100 lines already read for their texts costs less than the postings' Java calls
+        (one per query term and hit)."""
+        known: dict[str, dict[str, int]] = {}
+        left: set[str] = set()
+        for rank, hit in enumerate(hits, 1):
+            found = passages.get(hit.doc_id)
+            document = found[1] if found else None
+            expected = integer_score(hit.score, rank)
+            if document is None or expected is None:
+                left.add(hit.doc_id)
+                continue
+            weights = {term: weight for term in document.keys() & vector.keys()
+                       if type(weight := document[term]) is int and weight > 0}
+            if sum(vector[term] * weight for term, weight in weights.items()) == expected:
+                known[hit.doc_id] = weights
+            else:
+                left.add(hit.doc_id)
+        return known, left
 
     def _spans(self, model: str, texts: Mapping[str, str]) -> dict[str, list[tuple[int, int, str]]]:
         """``{doc_id: [(start, end, token), ...]}``, each token of each text (the model's tokenizer,
@@ -240,13 +310,9 @@ class Backend:
         cache = self._span_cache[model]
         missing = [doc_id for doc_id in texts if doc_id not in cache]
         if missing:
-            tokenizer = self.explainers[model].encoding.splade.tokenizer
-            encoded = tokenizer([texts[doc_id] for doc_id in missing], add_special_tokens=False, truncation=False,
-                                return_offsets_mapping=True, return_attention_mask=False,
-                                return_token_type_ids=False)
-            for doc_id, ids, offsets in zip(missing, encoded["input_ids"], encoded["offset_mapping"]):
-                tokens = tokenizer.convert_ids_to_tokens(ids)
-                cache[doc_id] = [(start, end, token) for token, (start, end) in zip(tokens, offsets) if end > start]
+            for doc_id, spans in zip(missing, token_spans(self.explainers[model].encoding,
+                                                          [texts[doc_id] for doc_id in missing])):
+                cache[doc_id] = spans
         found = {}
         for doc_id in texts:
             cache.move_to_end(doc_id)
