@@ -11,7 +11,9 @@ conversation is encoded before torch would have been imported.
 It has the interface :class:`~disco_pyserini.queries.QueryEncoding` uses of
 :class:`~disco_pyserini.splade.SpladeEncoder` (``tokenize``, ``encode_token_ids``, ``vocabulary``,
 ``spec``, ``describe``), and describes itself with the same model identity as the torch encoder of
-the same weights (the export records that digest), its spec saying ``backend: onnx``.
+the same weights (the export records that digest), its spec saying ``backend: onnx``. Its
+``tokenizer`` is a :class:`TokenizerView`, so explanations and ``serve`` read token offsets from it as
+from a transformers fast tokenizer.
 
 Every text runs alone, unpadded, as the torch encoder runs texts on CPU: a vector depends on
 neither its batch nor its neighbours. Its float weights are the torch encoder's up to float
@@ -100,7 +102,7 @@ def wordpiece_tokenizer(folder: Path) -> Any:
 class TokenizerView:
     """The part of a transformers fast tokenizer's interface that explanations and ``serve``'s
     highlighting use (``tokenizer(texts, return_offsets_mapping=True, ...)``,
-    ``convert_ids_to_tokens``, ``is_fast``), over the ``tokenizers`` tokenizer the onnx backend
+    ``convert_ids_to_tokens``, ``tokenize``, ``is_fast``), over the ``tokenizers`` tokenizer the onnx backend
     runs: the same Rust tokenizer transformers wraps, so the same ids and character offsets."""
 
     is_fast = True
@@ -142,10 +144,16 @@ class TokenizerView:
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
         return [self._vocabulary[i] for i in ids]
 
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text``, without special tokens or truncation (as transformers' ``tokenize``)."""
+        return self.convert_ids_to_tokens(self(text, add_special_tokens=False)["input_ids"])
+
 
 class OnnxEncoder:
     """SPLADE vectors from an ONNX export, with :class:`~disco_pyserini.splade.SpladeEncoder`'s
-    interface for queries. ``spec.backend`` must be ``onnx``; ``spec.model`` is anything ``--model``
+    interface for queries. ``spec.backend`` must be ``onnx`` (or ``auto``); ``spec.precision``
+    ``int8`` runs the export's int8 graph (:func:`~disco_pyserini.onnx_export.int8_graph`), anything
+    else float32. ``spec.model`` is anything ``--model``
     takes (exported on first use and cached) or an export folder."""
 
     def __init__(self, spec: EncoderSpec, *, option: str = "--model") -> None:

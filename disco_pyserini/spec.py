@@ -13,7 +13,8 @@ The settings are of two kinds:
 * **output settings** decide the bytes an encoder writes: the model (by the digest of its weights
   and of its vocabulary, which the encoder adds to the record: the name alone does not say whether
   a folder was trained again), ``max_length``, ``precision`` and ``scale``. Up-to-date checks
-  compare these (:func:`output_identity`). ``backend`` is one too: ``onnx`` runs the same weights
+  compare these (:func:`output_identity`). ``backend`` is one too (``auto``, the default, is
+  resolved by :func:`default_backend` and encoders record what ran): ``onnx`` runs the same weights
   on ONNX Runtime (:mod:`disco_pyserini.onnx_encoder`), whose floats may differ from torch's in the
   last bits, so an impact at a rounding boundary can differ by 1; an ``onnx`` record's identity
   says so (a ``torch`` record's identity is as it was before backends existed, so caches and
@@ -166,10 +167,11 @@ def default_backend(side: str, device: str | None, precision: str) -> str:
 
     ONNX Runtime reaches the first query encoded several times sooner than torch (no torch import)
     and encodes a conversation faster on CPU (docs/performance.md,
-    ``benchmarks/bench_onnx.py``); documents stay on torch, whose batched encoding is as fast or
-    faster there (same page). A CUDA device, named or (``device`` ``None``) present, keeps torch, as
-    does a half precision, which the onnx backend does not run; ``int8`` runs on onnx only. Whether
-    CUDA is present is read from the NVIDIA driver's files, without importing torch.
+    ``benchmarks/bench_onnx.py``); documents stay on torch, whose per-text forward was faster for
+    SPLADE-tiny there and whose collections are byte-identical to ``pyserini.encode``'s. A CUDA
+    device, named or (``device`` ``None``) present, keeps torch, as does a half precision, which the
+    onnx backend does not run; ``int8`` (queries only) runs on onnx only. Whether CUDA is present is
+    read from the NVIDIA driver's files, without importing torch.
     """
     if precision == "int8":
         return "onnx"

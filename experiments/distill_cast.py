@@ -156,7 +156,7 @@ def main() -> None:
     write_topics(train + validation, work / "train+validation.jsonl")
     run("search", "--index", index, "--topics", str(work / "train+validation.jsonl"), "--model", args.model,
         "--query-mode", "rewrite", "--output", str(work / "teacher.trec"), "--hits", "1000", "--no-query-cache",
-        *threads)
+        "--backend", "torch", *threads)  # torch: the figures in docs/distillation.md were made with it
     run("distill", "--topics", str(work / "train.jsonl"), "--teacher-run", str(work / "teacher.trec"),
         "--collection", collection, "--index", index, "--init-model", args.model, "--qrels", str(work / "train.qrels"),
         "--validation-topics", str(work / "validation.jsonl"), "--patience", str(args.patience),
@@ -178,7 +178,7 @@ def main() -> None:
     for name, model, mode in searches:
         output = str(work / f"test.{name}.trec")
         run("search", "--index", index, "--topics", str(work / "test.jsonl"), "--model", model, "--query-mode",
-            mode, "--output", output, "--hits", "1000", "--no-query-cache", *threads)
+            mode, "--output", output, "--hits", "1000", "--no-query-cache", "--backend", "torch", *threads)
         runs.append(output)
     cli(["compare", "--qrels", str(work / "test.qrels"), "--runs", *runs, "--protocol", "disco", "--topics",
          str(work / "test.jsonl"), "--output", str(work / "compare")])

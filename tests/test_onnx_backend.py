@@ -264,6 +264,7 @@ def test_the_tokenizer_view_gives_transformers_ids_offsets_and_tokens(onnx_encod
         assert single["input_ids"] == ours["input_ids"][0]
     ids = ours["input_ids"][0]
     assert view.convert_ids_to_tokens(ids) == reference.convert_ids_to_tokens(ids) and view.is_fast
+    assert [view.tokenize(text) for text in texts] == [reference.tokenize(text) for text in texts]
 
 
 def test_an_explanation_reads_the_same_input_on_both_backends(onnx_encoding, tiny_encoder):

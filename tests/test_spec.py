@@ -21,7 +21,7 @@ OLD_RECORD = {"model": "/models/splade-tiny", "model_sha256": "a" * 64, "max_len
     ({"max_length": 1}, "max_length", "must be at least 2 (got 1)"),
     ({"batch_size": 0}, "batch_size", "must be at least 1 (got 0)"),
     ({"threads": 0}, "threads", "must be at least 1 (got 0)"),
-    ({"precision": "int8"}, "precision", "'int8': choose one of auto, float32, bfloat16, float16"),
+    ({"precision": "int4"}, "precision", "'int4': choose one of auto, float32, bfloat16, float16, int8"),
     ({"scale": 0}, "scale", "must be a positive number (got 0)"),
     ({"scale": float("nan")}, "scale", "must be a positive number (got nan)"),
     ({"side": "both"}, "side", "'both': choose one of document, query"),
