@@ -11,7 +11,9 @@ conversation is encoded before torch would have been imported.
 It has the interface :class:`~disco_pyserini.queries.QueryEncoding` uses of
 :class:`~disco_pyserini.splade.SpladeEncoder` (``tokenize``, ``encode_token_ids``, ``vocabulary``,
 ``spec``, ``describe``), and describes itself with the same model identity as the torch encoder of
-the same weights (the export records that digest), its spec saying ``backend: onnx``.
+the same weights (the export records that digest), its spec saying ``backend: onnx``. Its
+``tokenizer`` is a :class:`TokenizerView`, so explanations and ``serve`` read token offsets from it as
+from a transformers fast tokenizer.
 
 Every text runs alone, unpadded, as the torch encoder runs texts on CPU: a vector depends on
 neither its batch nor its neighbours. Its float weights are the torch encoder's up to float
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError, SettingError
-from .onnx_export import GRAPH, cached_export, read_export_record
+from .onnx_export import GRAPH, cached_export, int8_graph, is_export, read_export_record
 from .spec import EncoderSpec
 from .splade import SparseVector, vocabulary_fingerprint
 
@@ -97,27 +99,86 @@ def wordpiece_tokenizer(folder: Path) -> Any:
     return tokenizer
 
 
+class TokenizerView:
+    """The part of a transformers fast tokenizer's interface that explanations and ``serve``'s
+    highlighting use (``tokenizer(texts, return_offsets_mapping=True, ...)``,
+    ``convert_ids_to_tokens``, ``tokenize``, ``is_fast``), over the ``tokenizers`` tokenizer the onnx backend
+    runs: the same Rust tokenizer transformers wraps, so the same ids and character offsets."""
+
+    is_fast = True
+
+    def __init__(self, tokenizer: Any, vocabulary: Sequence[str], max_length: int) -> None:
+        self._truncating = {max_length: tokenizer}
+        self._source = tokenizer.to_str()
+        self._whole: Any = None
+        self._vocabulary = vocabulary
+
+    def _tokenizer(self, truncation: bool, max_length: int | None) -> Any:
+        from tokenizers import Tokenizer
+
+        if not truncation:
+            if self._whole is None:
+                self._whole = Tokenizer.from_str(self._source)
+                self._whole.no_truncation()
+            return self._whole
+        length = max_length if max_length is not None else next(iter(self._truncating))
+        if length not in self._truncating:
+            tokenizer = Tokenizer.from_str(self._source)
+            tokenizer.enable_truncation(length, strategy="longest_first", direction="right")
+            self._truncating[length] = tokenizer
+        return self._truncating[length]
+
+    def __call__(self, text: str | Sequence[str], *, add_special_tokens: bool = True, truncation: bool = False,
+                 max_length: int | None = None, return_offsets_mapping: bool = False,
+                 return_attention_mask: bool = False, return_token_type_ids: bool = False) -> dict[str, Any]:
+        if return_attention_mask or return_token_type_ids:
+            raise TypeError("TokenizerView gives input_ids and offset_mapping only")
+        single = isinstance(text, str)
+        encodings = self._tokenizer(truncation, max_length).encode_batch([text] if single else list(text),
+                                                                        add_special_tokens=add_special_tokens)
+        result: dict[str, Any] = {"input_ids": [list(e.ids) for e in encodings]}
+        if return_offsets_mapping:
+            result["offset_mapping"] = [[tuple(offset) for offset in e.offsets] for e in encodings]
+        return {key: value[0] for key, value in result.items()} if single else result
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        return [self._vocabulary[i] for i in ids]
+
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text``, without special tokens or truncation (as transformers' ``tokenize``)."""
+        return self.convert_ids_to_tokens(self(text, add_special_tokens=False)["input_ids"])
+
+
 class OnnxEncoder:
     """SPLADE vectors from an ONNX export, with :class:`~disco_pyserini.splade.SpladeEncoder`'s
-    interface for queries. ``spec.backend`` must be ``onnx``; ``spec.model`` is anything ``--model``
+    interface for queries. ``spec.backend`` must be ``onnx`` (or ``auto``); ``spec.precision``
+    ``int8`` runs the export's int8 graph (:func:`~disco_pyserini.onnx_export.int8_graph`), anything
+    else float32. ``spec.model`` is anything ``--model``
     takes (exported on first use and cached) or an export folder."""
 
     def __init__(self, spec: EncoderSpec, *, option: str = "--model") -> None:
         import onnxruntime
 
-        if spec.backend != "onnx":
+        if spec.backend not in ("onnx", "auto"):  # auto: this class is the onnx backend
             raise SettingError("backend", f"{spec.backend!r}: OnnxEncoder runs the onnx backend")
         if spec.device not in (None, "cpu"):
             raise SettingError("device", f"{spec.device}: the onnx backend runs on the CPU; use --backend torch "
                                          f"for {spec.device}")
-        if spec.precision not in ("auto", "float32"):
-            raise SettingError("precision", f"{spec.precision}: the onnx backend runs float32; use float32 or auto")
+        if spec.precision not in ("auto", "float32", "int8"):
+            raise SettingError("precision", f"{spec.precision}: the onnx backend runs float32 or int8; use float32, "
+                                            f"auto or int8, or --backend torch")
         self.folder = cached_export(spec.model, side=spec.side, option=option)
         self.record = read_export_record(self.folder)
-        self.spec = replace(spec, model=str(self.record.get("source_model") or self.folder), device="cpu",
-                            precision="float32")
-        self.tokenizer = load_tokenizer(self.folder, spec.max_length)
-        vocab = self.tokenizer.get_vocab(with_added_tokens=True)
+        precision = "int8" if spec.precision == "int8" else "float32"
+        if is_export(spec.model):  # an export folder: the model it was exported from
+            model = str(self.record.get("source_model") or self.folder)
+        else:  # the name torch records for the same --model (a hub id stays a hub id, not its snapshot folder)
+            from .models import resolve_model
+
+            model = resolve_model(spec.model, spec.side)
+        self.spec = replace(spec, model=model, device="cpu", precision=precision, backend="onnx")
+        self._tokenizer = load_tokenizer(self.folder, spec.max_length)
+        vocab = self._tokenizer.get_vocab(with_added_tokens=True)
         self.vocabulary: list[str] = [""] * len(vocab)
         for token, index in vocab.items():
             if index < len(self.vocabulary):
@@ -125,12 +186,14 @@ class OnnxEncoder:
         if vocabulary_fingerprint(self.vocabulary) != self.record.get("vocabulary_sha256"):
             raise ModelError(f"{self.folder}: the tokenizer files' vocabulary is not the one the model was exported "
                              f"with; export it again (disco-pyserini export-onnx)")
+        self.tokenizer = TokenizerView(self._tokenizer, self.vocabulary, spec.max_length)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = spec.threads or 0  # 0: ONNX Runtime's default (the physical cores)
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(self.folder / GRAPH), options,
+        graph = int8_graph(self.folder) if precision == "int8" else self.folder / GRAPH
+        self.session = onnxruntime.InferenceSession(str(graph), options,
                                                     providers=["CPUExecutionProvider"])
 
     @property
@@ -166,7 +229,7 @@ class OnnxEncoder:
         """Token ids of each text with special tokens, truncated on the right to ``max_length``."""
         if not texts:
             return []
-        return [list(encoding.ids) for encoding in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
+        return [list(encoding.ids) for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=True)]
 
     def encode(self, texts: Sequence[str]) -> list[SparseVector]:
         return self.encode_token_ids(self.tokenize(texts))

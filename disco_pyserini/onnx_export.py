@@ -12,6 +12,9 @@ An export folder holds::
 
     model.onnx          the graph (inputs input_ids, attention_mask [B, L] int64; output weights [B, V])
     tokenizer.json ...  the source model's own tokenizer files, copied
+    model.int8.onnx     (made on first use of ``--precision int8``) the graph with its weights
+                        quantized to int8 by ONNX Runtime's dynamic quantization, and
+    model.int8.json     how it was made
     disco_onnx.json     what was exported: the source model, the digest of its weights as
                         SpladeEncoder.model_sha256 computes it (so an ONNX encoder records the same
                         model identity as the torch encoder of the same weights), the vocabulary
@@ -48,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 EXPORT_RECORD = "disco_onnx.json"
 GRAPH = "model.onnx"
+INT8_GRAPH = "model.int8.onnx"
+INT8_RECORD = "model.int8.json"
 OPSET = 17
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -146,6 +151,43 @@ def cached_export(model: str, *, side: str = "query", option: str = "--model") -
         return target
     logger.info("exporting %s to ONNX into %s (once; needs torch)", resolved, target)
     export_onnx(str(folder), target, side=side, option=option)
+    return target
+
+
+def int8_graph(folder: str | os.PathLike[str]) -> Path:
+    """The export's graph with int8 weights (``onnxruntime.quantization.quantize_dynamic``: MatMul and
+    embedding weights int8, activations quantized per call), made once beside ``model.onnx``.
+    Needs onnxruntime and onnx, not torch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder = Path(folder)
+    target = folder / INT8_GRAPH
+    if target.is_file() and (folder / INT8_RECORD).is_file():
+        return target
+    import onnxruntime
+
+    settings = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}
+    try:
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".int8.") as tmp:
+            staged = Path(tmp) / INT8_GRAPH
+            root, was_disabled = logging.getLogger(), logging.getLogger().disabled
+            root.disabled = True  # the quantizer logs advice to preprocess (shape inference) on the root logger
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    quantize_dynamic(str(folder / GRAPH), str(staged), weight_type=QuantType.QInt8,
+                                     per_channel=False, reduce_range=False)
+            finally:
+                root.disabled = was_disabled
+            write_json(Path(tmp) / INT8_RECORD, {**artifact_header("onnx-int8-graph"), "source_graph": GRAPH,
+                                                  "quantization": "onnxruntime.quantization.quantize_dynamic",
+                                                  **settings, "onnxruntime_version": onnxruntime.__version__})
+            os.replace(staged, target)
+            os.replace(Path(tmp) / INT8_RECORD, folder / INT8_RECORD)
+    except OSError as error:
+        raise ModelError(f"{folder}: cannot write its int8 graph ({error.strerror}); use a writable export folder "
+                         f"or --precision float32") from None
+    logger.info("quantized %s to int8 (%s)", folder / GRAPH, target)
     return target
 
 

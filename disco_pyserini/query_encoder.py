@@ -41,7 +41,9 @@ class DiscoQueryEncoder(QueryEncoder):
     ``model`` is a preset (``disco-human``, ``splade-tiny``...: its query model), a HuggingFace
     id or a local folder. ``scale`` must be the documents' scale (100 by default). ``max_terms``
     keeps only the heaviest terms of every query (off by default). ``backend="onnx"`` runs the
-    model's ONNX export on ONNX Runtime (exported on first use and cached), without torch.
+    model's ONNX export on ONNX Runtime (exported on first use and cached), without torch;
+    ``"torch"`` runs torch; ``"auto"`` (the default) is onnx on the CPU and torch on CUDA
+    (:func:`~disco_pyserini.spec.default_backend`).
     """
 
     def __init__(self, model: str = "disco-human", *, max_length: int = 256, scale: float = 100,

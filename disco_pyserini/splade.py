@@ -180,9 +180,12 @@ class SpladeEncoder:
             spec = EncoderSpec(spec, **settings)
         elif settings:
             raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
-        if spec.backend != "torch":
+        if spec.backend not in ("torch", "auto"):  # auto: this class is the torch backend
             raise SettingError("backend", f"{spec.backend}: SpladeEncoder runs torch; EncoderSpec.build() gives the "
                                           f"{spec.backend} encoder (queries only)")
+        if spec.precision == "int8":
+            raise SettingError("precision", "int8: the onnx backend's quantized graph; add --backend onnx (or leave "
+                                            "--backend to auto)")
         if spec.threads is not None:
             torch.set_num_threads(spec.threads)
         self.device = torch.device(spec.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -198,7 +201,7 @@ class SpladeEncoder:
                                             f"device")
         if loaded is None:
             spec = spec.resolved()
-        self.spec = replace(spec, device=str(self.device), precision=precision)
+        self.spec = replace(spec, device=str(self.device), precision=precision, backend="torch")
         self.tokenizer, self.model = loaded if loaded is not None else load_model(spec.model, option=option)
         self.model.to(self.device)
         if loaded is None and not trainable:

@@ -45,34 +45,15 @@ def held_out(topic_number: str, seed: int) -> bool:
     return int(hashlib.sha256(f"{seed}:{topic_number}".encode()).hexdigest(), 16) % 2 == 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default=str(REPO / "runs" / "distill-cast"))
-    parser.add_argument("--model", default="splade-tiny")
-    # chosen on the validation conversations: with 5 epochs and patience 6 (validations every 25
-    # steps) training stopped at step 450 with the validation MRR still rising (best 0.520); 12 and
-    # 12 reach 0.533 (step 600 of 900); lr 5e-4 gave 0.523, training on judged turns only 0.505
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--patience", type=int, default=12)
-    # SPLADE-tiny has 4.4 M parameters: 10x the reference learning rate of BERT-base DiSCo
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
-    # the corpus is 3.6k documents: ranks 11-960 are nearly all of it, and the hardest negatives (the
-    # passages the history itself quotes) rank 2-10 for the teacher; sample from ranks 2-100 instead
-    parser.add_argument("--negative-ranks", type=int, nargs=2, default=(2, 100))
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--compare-mse", action="store_true",
-                        help="also distil with the representation-level objective (--loss mse) and report it")
-    args = parser.parse_args()
-
-    from disco_pyserini.cli import main as cli
+def build_split(work: Path, seed: int) -> tuple[list, list, list]:
+    """The corpus, judgments and topic splits of this experiment, written into ``work``
+    (``corpus.jsonl``, ``train.jsonl``, ``validation.jsonl``, ``test.jsonl`` (the held-apart
+    conversations), ``train.qrels``, ``test.qrels``); returns the train, validation and test topics."""
     from disco_pyserini.datasets.cacm import read_cacm_corpus
     from disco_pyserini.datasets.conversational import convert_topics
     from disco_pyserini.runs import Qrel, write_qrels
     from disco_pyserini.topics import write_topics
 
-    work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     years = {
         "cast2019": [cast("2019/evaluation_topics_v1.0.json"),
@@ -113,14 +94,14 @@ def main() -> None:
     for fmt, turns in topics.items():
         for topic in turns:
             number = topic.query_id.split("_")[0]
-            (test if fmt in ("cast2021", "cast2022") and held_out(number, args.seed) else train).append(topic)
+            (test if fmt in ("cast2021", "cast2022") and held_out(number, seed) else train).append(topic)
     test_ids = {t.query_id for t in test}
     judged = {q.query_id for q in qrels}
     test = [t for t in test if t.query_id in judged]
     # early stopping watches a quarter of the judged training conversations (CAsT 2021-2022): the
     # 2019-2020 turns have no relevant text in this corpus, only the teacher's ranking
     judged_train = sorted({t.query_id.split("_")[0] for t in train if t.query_id in judged})
-    watched = {c for c in judged_train if int(hashlib.sha256(f"v{args.seed}:{c}".encode()).hexdigest(), 16) % 4 == 0}
+    watched = {c for c in judged_train if int(hashlib.sha256(f"v{seed}:{c}".encode()).hexdigest(), 16) % 4 == 0}
     validation = [t for t in train if t.query_id.split("_")[0] in watched and t.query_id in judged]
     train = [t for t in train if t.query_id.split("_")[0] not in watched]
     write_topics(validation, work / "validation.jsonl")
@@ -131,6 +112,36 @@ def main() -> None:
     print(f"corpus {len(documents)} documents; training {len(train)} turns; validation {len(validation)}; "
           f"test {len(test)} turns of "
           f"{len({t.query_id.split('_')[0] for t in test})} held-apart conversations")
+
+    return train, validation, test
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", default=str(REPO / "runs" / "distill-cast"))
+    parser.add_argument("--model", default="splade-tiny")
+    # chosen on the validation conversations: with 5 epochs and patience 6 (validations every 25
+    # steps) training stopped at step 450 with the validation MRR still rising (best 0.520); 12 and
+    # 12 reach 0.533 (step 600 of 900); lr 5e-4 gave 0.523, training on judged turns only 0.505
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--patience", type=int, default=12)
+    # SPLADE-tiny has 4.4 M parameters: 10x the reference learning rate of BERT-base DiSCo
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    # the corpus is 3.6k documents: ranks 11-960 are nearly all of it, and the hardest negatives (the
+    # passages the history itself quotes) rank 2-10 for the teacher; sample from ranks 2-100 instead
+    parser.add_argument("--negative-ranks", type=int, nargs=2, default=(2, 100))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compare-mse", action="store_true",
+                        help="also distil with the representation-level objective (--loss mse) and report it")
+    args = parser.parse_args()
+
+    from disco_pyserini.cli import main as cli
+    from disco_pyserini.topics import write_topics
+
+    work = Path(args.work)
+    train, validation, test = build_split(work, args.seed)
 
     def run(*argv: str) -> None:
         if cli(["-q", *argv]) != 0:
@@ -145,7 +156,7 @@ def main() -> None:
     write_topics(train + validation, work / "train+validation.jsonl")
     run("search", "--index", index, "--topics", str(work / "train+validation.jsonl"), "--model", args.model,
         "--query-mode", "rewrite", "--output", str(work / "teacher.trec"), "--hits", "1000", "--no-query-cache",
-        *threads)
+        "--backend", "torch", *threads)  # torch: the figures in docs/distillation.md were made with it
     run("distill", "--topics", str(work / "train.jsonl"), "--teacher-run", str(work / "teacher.trec"),
         "--collection", collection, "--index", index, "--init-model", args.model, "--qrels", str(work / "train.qrels"),
         "--validation-topics", str(work / "validation.jsonl"), "--patience", str(args.patience),
@@ -167,7 +178,7 @@ def main() -> None:
     for name, model, mode in searches:
         output = str(work / f"test.{name}.trec")
         run("search", "--index", index, "--topics", str(work / "test.jsonl"), "--model", model, "--query-mode",
-            mode, "--output", output, "--hits", "1000", "--no-query-cache", *threads)
+            mode, "--output", output, "--hits", "1000", "--no-query-cache", "--backend", "torch", *threads)
         runs.append(output)
     cli(["compare", "--qrels", str(work / "test.qrels"), "--runs", *runs, "--protocol", "disco", "--topics",
          str(work / "test.jsonl"), "--output", str(work / "compare")])

@@ -155,7 +155,7 @@ def test_the_query_cache_does_not_serve_one_backends_vectors_to_the_other(onnx_e
     from disco_pyserini.queries import QueryEncoding
 
     topics = read_topics(sample_path("topics.jsonl"))[:6]
-    torch_encoding = QueryEncoding(EncoderSpec(tiny_model, side="query"))
+    torch_encoding = QueryEncoding(EncoderSpec(tiny_model, side="query", backend="torch"))
     torch_encoding.encode_topics(topics, "disco", cache=str(tmp_path))
     assert torch_encoding.last_encoded == 6
     onnx_encoding.encode_topics(topics, "disco", cache=str(tmp_path))
@@ -171,6 +171,118 @@ def test_the_torch_encoder_refuses_the_onnx_backend(tiny_model):
 
     with pytest.raises(SettingError, match="backend"):
         SpladeEncoder(EncoderSpec(tiny_model, backend="onnx"))
+
+
+def test_the_default_backend_is_onnx_for_queries_on_the_cpu_and_torch_elsewhere(monkeypatch):
+    from disco_pyserini import spec as spec_module
+    from disco_pyserini.spec import default_backend
+
+    monkeypatch.setattr(spec_module, "cuda_present", lambda: False)
+    assert EncoderSpec("m", side="query").backend == "auto"
+    assert EncoderSpec("m", side="query").resolved_backend() == "onnx"
+    assert EncoderSpec("m", side="query", device="cpu").resolved_backend() == "onnx"
+    assert EncoderSpec("m", side="document").resolved_backend() == "torch"  # documents stay on torch
+    assert EncoderSpec("m", side="query", device="cuda:0").resolved_backend() == "torch"
+    assert EncoderSpec("m", side="query", device="cpu", precision="bfloat16").resolved_backend() == "torch"
+    for backend in ("torch", "onnx"):  # a named backend always wins
+        assert EncoderSpec("m", side="query", backend=backend).resolved_backend() == backend
+        assert EncoderSpec("m", side="document", backend=backend).resolved_backend() == backend
+    assert default_backend("query", None, "auto") == "onnx"
+    monkeypatch.setattr(spec_module, "cuda_present", lambda: True)  # device None would run on that GPU
+    assert EncoderSpec("m", side="query").resolved_backend() == "torch"
+    assert EncoderSpec("m", side="query", device="cpu").resolved_backend() == "onnx"
+
+
+def test_cuda_present_reads_cuda_visible_devices(monkeypatch):
+    from disco_pyserini.spec import cuda_present
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert cuda_present() is False
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert cuda_present() is False
+
+
+def test_the_default_builds_the_backend_it_records_and_keys(onnx_encoding, tiny_model, monkeypatch, tmp_path):
+    from disco_pyserini import spec as spec_module
+    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.splade import SpladeEncoder
+
+    monkeypatch.setattr(spec_module, "cuda_present", lambda: False)
+    default = QueryEncoding(tiny_model)
+    assert default.describe()["backend"] == "onnx"
+    assert default.cache_key("disco") == onnx_encoding.cache_key("disco")
+    torch_encoding = QueryEncoding(tiny_model, backend="torch")
+    assert torch_encoding.describe()["backend"] == "torch"
+    assert "backend" not in torch_encoding.cache_key("disco")  # torch caches as they were
+    assert default.cache_key("disco") != torch_encoding.cache_key("disco")
+    # the torch class itself runs torch whatever the spec left to the default, and records so
+    assert SpladeEncoder(EncoderSpec(tiny_model, side="query")).describe()["backend"] == "torch"
+    # a record names the backend that ran, so rebuilding it runs that backend again
+    assert EncoderSpec.from_params(default.splade.spec.to_params()).resolved_backend() == "onnx"
+    assert output_identity({**default.describe(), "backend": "auto"}) == output_identity(default.describe())
+
+
+def test_int8_is_an_explicit_opt_in_of_the_onnx_backend_recorded_and_keyed(onnx_tiny, onnx_encoding, tiny_model):
+    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.splade import SpladeEncoder
+
+    int8 = QueryEncoding(EncoderSpec(str(onnx_tiny), side="query", precision="int8"))  # auto: onnx
+    described = int8.describe()
+    assert (described["backend"], described["precision"]) == ("onnx", "int8")
+    assert (onnx_tiny / "model.int8.onnx").is_file()
+    made = json.loads((onnx_tiny / "model.int8.json").read_text())
+    assert made["weight_type"] == "QInt8" and made["quantization"].endswith("quantize_dynamic")
+    written = (onnx_tiny / "model.int8.onnx").stat().st_mtime_ns
+    QueryEncoding(EncoderSpec(str(onnx_tiny), side="query", precision="int8", backend="onnx"))
+    assert (onnx_tiny / "model.int8.onnx").stat().st_mtime_ns == written  # made once
+    assert int8.cache_key("disco") != onnx_encoding.cache_key("disco")  # never served as float32's
+    assert output_identity(described)["precision"] == "int8"
+    conversation = [("what is a shark?", "a fish that lives in the sea."), ("do they sleep?", None)]
+    quantized, exact = int8.encode_one(conversation), onnx_encoding.encode_one(conversation)
+    assert quantized != exact  # another graph ...
+    assert len(set(quantized) & set(exact)) >= 0.8 * len(exact)  # ... of the same model
+    with pytest.raises(SettingError, match="int8"):
+        EncoderSpec(tiny_model, side="query", precision="int8", backend="torch")
+    with pytest.raises(SettingError, match="int8"):
+        EncoderSpec(tiny_model, side="document", precision="int8")
+    with pytest.raises(SettingError, match="int8"):
+        SpladeEncoder(EncoderSpec(tiny_model, side="query", precision="int8"))
+
+
+def test_the_tokenizer_view_gives_transformers_ids_offsets_and_tokens(onnx_encoding, tiny_encoder):
+    # explanations and serve's highlighting read these (explain.read_input, serve's spans)
+    view, reference = onnx_encoding.splade.tokenizer, tiny_encoder.tokenizer
+    texts = sample_texts()
+    options = {"return_offsets_mapping": True, "return_attention_mask": False, "return_token_type_ids": False}
+    for arguments in ({"add_special_tokens": True, "truncation": False},
+                      {"add_special_tokens": True, "truncation": True, "max_length": 16},
+                      {"add_special_tokens": False, "truncation": False}):
+        ours, theirs = view(texts, **arguments, **options), reference(texts, **arguments, **options)
+        assert ours["input_ids"] == theirs["input_ids"]
+        assert ours["offset_mapping"] == [[tuple(o) for o in row] for row in theirs["offset_mapping"]]
+        single = view(texts[0], **arguments, **options)
+        assert single["input_ids"] == ours["input_ids"][0]
+    ids = ours["input_ids"][0]
+    assert view.convert_ids_to_tokens(ids) == reference.convert_ids_to_tokens(ids) and view.is_fast
+    assert [view.tokenize(text) for text in texts] == [reference.tokenize(text) for text in texts]
+
+
+def test_an_explanation_reads_the_same_input_on_both_backends(onnx_encoding, tiny_encoder):
+    from disco_pyserini.explain import query_segments, read_input
+    from disco_pyserini.queries import QueryEncoding
+
+    torch_encoding = QueryEncoding(tiny_encoder)
+    for topic in read_topics(sample_path("topics.jsonl"))[:8]:
+        text, segments = query_segments(topic, "disco")
+        ours = read_input(onnx_encoding, text, segments)
+        assert ours == read_input(torch_encoding, text, segments) and ours.sources
+
+
+def test_the_commands_default_to_auto():
+    from disco_pyserini.cli import build_parser
+
+    args = build_parser().parse_args(["encode-queries", "--topics", "t", "--model", "m", "--output", "o.jsonl"])
+    assert args.backend == "auto"
 
 
 def test_the_first_use_exports_into_the_cache_once(tiny_model, tmp_path, monkeypatch):
@@ -222,8 +334,9 @@ def test_search_with_onnx_imports_neither_torch_nor_transformers(sample_index, o
     assert "IMPORTED []" in result.stdout
     assert json.loads((tmp_path / "onnx.trec.json").read_text())["encoder"]["backend"] == "onnx"
     torch_run = tmp_path / "torch.trec"
-    assert main(["-q", "search", "--index", str(sample_index / "index"), "--topics", topics, "--model",
-                 "splade-tiny", "--output", str(torch_run), "--no-query-cache"]) == 0
+    assert main(["-q", "search", "--backend", "torch", "--index", str(sample_index / "index"), "--topics", topics,
+                 "--model", "splade-tiny", "--output", str(torch_run), "--no-query-cache"]) == 0
+    assert json.loads((tmp_path / "torch.trec.json").read_text())["encoder"]["backend"] == "torch"
     # where a turn's integer query is the same on both backends, its ranking is the same
     texts = [t.query_text("disco") for t in read_topics(topics)]
     from disco_pyserini.queries import QueryEncoding

@@ -21,7 +21,7 @@ OLD_RECORD = {"model": "/models/splade-tiny", "model_sha256": "a" * 64, "max_len
     ({"max_length": 1}, "max_length", "must be at least 2 (got 1)"),
     ({"batch_size": 0}, "batch_size", "must be at least 1 (got 0)"),
     ({"threads": 0}, "threads", "must be at least 1 (got 0)"),
-    ({"precision": "int8"}, "precision", "'int8': choose one of auto, float32, bfloat16, float16"),
+    ({"precision": "int4"}, "precision", "'int4': choose one of auto, float32, bfloat16, float16, int8"),
     ({"scale": 0}, "scale", "must be a positive number (got 0)"),
     ({"scale": float("nan")}, "scale", "must be a positive number (got nan)"),
     ({"side": "both"}, "side", "'both': choose one of document, query"),
@@ -40,13 +40,13 @@ def test_params_round_trip_through_json():
                        device="cpu", threads=3)
     params = json.loads(json.dumps(spec.to_params()))
     assert params == {"model": "splade-tiny", "side": "query", "max_length": 64, "scale": 50.0,
-                      "precision": "float32", "batch_size": 7, "device": "cpu", "threads": 3, "backend": "torch"}
+                      "precision": "float32", "batch_size": 7, "device": "cpu", "threads": 3, "backend": "auto"}
     assert EncoderSpec.from_params(params) == spec
 
 
 def test_a_record_written_before_the_spec_existed_is_read_with_its_scale_beside_it():
     spec = EncoderSpec.from_params(OLD_RECORD, scale=100)
-    assert spec == EncoderSpec("/models/splade-tiny", max_length=256, scale=100, precision="float32")
+    assert spec == EncoderSpec("/models/splade-tiny", max_length=256, scale=100, precision="float32", backend="torch")
     with pytest.raises(SettingError, match="max_len is not an encoder setting"):
         EncoderSpec.from_params({**OLD_RECORD, "max_len": 3})
 

@@ -52,16 +52,19 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size_flag: str
                         help=f"texts per encoding batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto: float32 on CPU, bfloat16 autocast on CUDA")
+                        help="auto: float32 on CPU, bfloat16 autocast on CUDA; int8 (queries, onnx backend): "
+                             "the graph dynamically quantized, faster, its ranking quality measured in "
+                             "docs/performance.md")
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     """``--backend``: what runs the query model (torch, or its ONNX export on ONNX Runtime)."""
-    from ..spec import BACKENDS, DEFAULT_BACKEND
+    from ..spec import BACKEND_CHOICES, DEFAULT_BACKEND
 
-    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=DEFAULT_BACKEND,
                         help="what runs the query model: torch, or onnx (its ONNX export on ONNX Runtime's CPU, "
-                             "exported on first use and cached; imports neither torch nor transformers) "
+                             "exported on first use and cached; imports neither torch nor transformers); "
+                             "auto: onnx on the CPU, torch on CUDA or with a half --precision "
                              f"(default: {DEFAULT_BACKEND})")
 
 
