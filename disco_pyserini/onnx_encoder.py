@@ -109,9 +109,15 @@ class TokenizerView:
 
     def __init__(self, tokenizer: Any, vocabulary: Sequence[str], max_length: int) -> None:
         self._truncating = {max_length: tokenizer}
+        self._backend = tokenizer
         self._source = tokenizer.to_str()
         self._whole: Any = None
         self._vocabulary = vocabulary
+
+    @property
+    def backend_tokenizer(self) -> Any:
+        """The ``tokenizers`` tokenizer itself, as transformers' fast tokenizers name it (serve copies it)."""
+        return self._backend
 
     def _tokenizer(self, truncation: bool, max_length: int | None) -> Any:
         from tokenizers import Tokenizer
