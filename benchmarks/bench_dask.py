@@ -36,11 +36,11 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.distributed import connect, encode_with_dask
-    from disco_pyserini.models import resolve_model
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.cluster.encode import connect, encode_with_dask
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.encode.models import resolve_model
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     model = resolve_model(args.model, "document")
     work = Path(tempfile.mkdtemp(prefix="bench-dask-"))
@@ -84,13 +84,13 @@ def main() -> None:
 def search_rows(work: Path, documents: list, args: argparse.Namespace, results: dict) -> list[tuple[str, str]]:
     from bench_search import conversations
 
-    from disco_pyserini.distributed import connect
-    from disco_pyserini.distributed_search import search_with_dask
-    from disco_pyserini.indexing import build_index
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.runs import write_run
-    from disco_pyserini.search import ShardedSearcher, prepare_queries
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.cluster.encode import connect
+    from disco_pyserini.cluster.search import search_with_dask
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.index.lucene import build_index
+    from disco_pyserini.io.runs import write_run
+    from disco_pyserini.search.queries import QueryEncoding
+    from disco_pyserini.search.searcher import ShardedSearcher, prepare_queries
 
     index = work / "index"
     build_index(str(work / "plain"), str(index), threads=2, shards=args.shards)

@@ -49,10 +49,10 @@ def main() -> None:
 
     import torch
 
-    from disco_pyserini.collection import encode_collection, encode_in_processes
-    from disco_pyserini.models import resolve_model
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.collection import encode_collection, encode_in_processes
+    from disco_pyserini.encode.models import resolve_model
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(args.threads)

@@ -56,7 +56,7 @@ def encoding_speed(model: str, texts: list[str], threads: int, repeat: int, *, s
                    int8: bool = True) -> dict[str, dict[str, float]]:
     """tokens/s and GFLOP/s of each backend's forward on ``texts`` (already tokenized); with
     ``int8``, also the onnx backend's int8 graph (queries only)."""
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.encode.spec import EncoderSpec
 
     with open(Path(model) / "config.json", encoding="utf-8") as handle:
         config = SimpleNamespace(**json.load(handle))
@@ -89,8 +89,8 @@ def session_variants(model: str, texts: list[str], threads: int, repeat: int) ->
     import onnxruntime as ort
     from onnxruntime.transformers import optimizer
 
-    from disco_pyserini.onnx_encoder import load_tokenizer
-    from disco_pyserini.onnx_export import GRAPH, cached_export, int8_graph
+    from disco_pyserini.encode.onnx_encoder import load_tokenizer
+    from disco_pyserini.encode.onnx_export import GRAPH, cached_export, int8_graph
 
     folder = cached_export(model)
     token_ids = [encoding.ids for encoding in load_tokenizer(folder, 256).encode_batch(texts)]
@@ -162,10 +162,10 @@ def int8_quality(work: Path, model: str, threads: int) -> dict[str, Any]:
     from distill_cast import build_split
 
     from disco_pyserini.cli import main as cli
-    from disco_pyserini.evaluate import evaluate_run, get_protocol
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.runs import read_qrels, read_run
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.eval.evaluate import evaluate_run, get_protocol
+    from disco_pyserini.io.runs import read_qrels, read_run
+    from disco_pyserini.search.queries import QueryEncoding
 
     _, _, test = build_split(work, seed=13)
     threads_option = ["--threads", str(threads)]
@@ -262,12 +262,12 @@ def main() -> None:
 
     import torch
 
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.indexing import build_index
-    from disco_pyserini.models import resolve_model
-    from disco_pyserini.onnx_export import cached_export
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.topics import write_topics
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.encode.models import resolve_model
+    from disco_pyserini.encode.onnx_export import cached_export
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.index.lucene import build_index
+    from disco_pyserini.io.topics import write_topics
 
     torch.set_num_threads(args.threads)
     model = resolve_model(args.model, "query")

@@ -35,7 +35,7 @@ the seed, ``p`` and the part size):
    excepted; the seen tokens keep the rest in proportion;
 3. each token's impact from the histogram of its (document-frequency class, length class).
 
-Written as a collection folder through :class:`disco_pyserini.collection.Collection` (ids
+Written as a collection folder through :class:`disco_pyserini.encode.collection.Collection` (ids
 ``synth-0000001``..., the encoder record says it is synthetic), so ``disco-pyserini index`` takes it
 as any other. Then, each phase in its own process (its peak RSS read from ``wait4``; the JVM heap is
 inside it):
@@ -111,10 +111,10 @@ def measure(path: Path, threads: int) -> dict[str, Any]:
     """Encode the real texts with SPLADE-tiny and save the distributions the generator draws from."""
     import torch
 
-    from disco_pyserini.corpus import iter_corpus
     from disco_pyserini.datasets.cacm import read_cacm_corpus
-    from disco_pyserini.quantize import quantize
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.encode.quantize import quantize
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.io.corpus import iter_corpus
 
     torch.set_num_threads(threads)
     encoder = EncoderSpec(default_model(), threads=threads).build()
@@ -313,7 +313,7 @@ class _PartEncoder:
         return [[position] for position in range(len(texts))]
 
     def encode_token_ids(self, token_ids: list[list[int]]) -> list[Any]:
-        from disco_pyserini.splade import SparseVector
+        from disco_pyserini.encode.splade import SparseVector
 
         return [SparseVector(self.vectors[ids[0]][0], self.vectors[ids[0]][1].astype(np.float32) / np.float32(SCALE))
                 for ids in token_ids]
@@ -332,9 +332,9 @@ def bert_vocabulary() -> list[str]:
 
 def write_collection(folder: str, documents: int, *, seed: int, docs_per_part: int) -> dict[str, Any]:
     """Draw ``documents`` synthetic documents into the collection folder ``folder``; returns what was drawn."""
-    from disco_pyserini.collection import Collection, collection_settings
-    from disco_pyserini.corpus import Document
-    from disco_pyserini.splade import vocabulary_fingerprint
+    from disco_pyserini.encode.collection import Collection, collection_settings
+    from disco_pyserini.encode.splade import vocabulary_fingerprint
+    from disco_pyserini.io.corpus import Document
 
     stats = read_distributions()
     vocabulary = bert_vocabulary()
@@ -395,7 +395,7 @@ _read: dict[str, dict[str, dict[str, int]]] = {}
 
 def _read_queries(path: str) -> dict[str, dict[str, int]]:
     """The encoded queries of ``path``, read once per process (160 million tokens to split)."""
-    from disco_pyserini.encoded_queries import read_encoded_queries
+    from disco_pyserini.search.encoded_queries import read_encoded_queries
 
     if path not in _read:
         _read[path] = read_encoded_queries(path)
@@ -404,7 +404,7 @@ def _read_queries(path: str) -> dict[str, dict[str, int]]:
 
 def _encoded(task: dict[str, Any], max_terms: int | None) -> list[tuple[str, dict[str, int]]]:
     """The task's queries, pruned to ``max_terms``, in Pyserini's order (as prepare_queries gives them)."""
-    from disco_pyserini.quantize import prune
+    from disco_pyserini.encode.quantize import prune
 
     encoded = _read_queries(task["queries_file"])
     return [(qid, prune(encoded[qid], max_terms)) for qid in task["queries"]]
@@ -431,8 +431,8 @@ def _batches(task: dict[str, Any], batch: Any) -> dict[str, Any]:
 
 def phase_search_ours(task: dict[str, Any]) -> dict[str, Any]:
     """Ours: open_searcher, prepare_queries and search_to_run, as `disco-pyserini search` runs them."""
-    from disco_pyserini.search import open_searcher, prepare_queries, search_to_run
-    from disco_pyserini.topics import Topic
+    from disco_pyserini.io.topics import Topic
+    from disco_pyserini.search.searcher import open_searcher, prepare_queries, search_to_run
 
     started = time.perf_counter()
     searcher = open_searcher(task["index"], heap=task["heap"])
@@ -489,7 +489,7 @@ def phase_latency(task: dict[str, Any]) -> dict[str, Any]:
     """The latency sample, one query per call on each path in turn (the order rotating from query to
     query, so that a change in the machine's load falls on every path alike); the wall time of each
     call, and a digest of the hits it returned (compared across paths by the parent)."""
-    from disco_pyserini.search import open_searcher
+    from disco_pyserini.search.searcher import open_searcher
 
     pyserini, vectors = _pyserini_searcher(task["indexes"]["single"], task["heap"])
     ours = {name: open_searcher(index) for name, index in task["indexes"].items()}
@@ -806,9 +806,9 @@ def main(argv: list[str] | None = None) -> int:
     batch_ks += [args.query_max_terms] if args.query_max_terms not in batch_ks else []
     shard_ks = [k for k in max_terms_list(args.shard_max_terms) if k in ks] if args.shards > 1 else []
 
-    from disco_pyserini.encoded_queries import read_encoded_queries
-    from disco_pyserini.quantize import prune
-    from disco_pyserini.runs import pyserini_order
+    from disco_pyserini.encode.quantize import prune
+    from disco_pyserini.io.runs import pyserini_order
+    from disco_pyserini.search.encoded_queries import read_encoded_queries
 
     encoded = read_encoded_queries(str(need(QUERIES)))
     qids = pyserini_order(encoded)

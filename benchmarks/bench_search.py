@@ -43,8 +43,8 @@ import sys
 from pyserini.search.lucene import LuceneImpactSearcher
 from pyserini.encode import SpladeQueryEncoder
 from pyserini.output_writer import TrecWriter
-from disco_pyserini.runs import pyserini_order
-from disco_pyserini.topics import read_topics
+from disco_pyserini.io.runs import pyserini_order
+from disco_pyserini.io.topics import read_topics
 index, topics_path, model, output, hits, threads, kind = sys.argv[1:8]
 texts = {t.query_id: t.query_text("disco") for t in read_topics(topics_path)}
 qids = pyserini_order(texts)
@@ -64,7 +64,7 @@ with TrecWriter(output, max_hits=int(hits), tag="Anserini") as writer:
 def conversations(documents, count: int = 320, seed: int = 7) -> list:
     """CACM topics asked after 1-3 earlier CACM topics answered by CACM abstracts."""
     from disco_pyserini.datasets.cacm import read_cacm_topics
-    from disco_pyserini.topics import Topic
+    from disco_pyserini.io.topics import Topic
 
     questions = [t.query_text("raw") for t in read_cacm_topics(str(need(CACM / "topics.cacm.txt")))]
     rng = random.Random(seed)
@@ -92,17 +92,17 @@ def main() -> None:
 
     import torch
 
-    from disco_pyserini import java_runs
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.indexing import build_index
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.encode.models import resolve_model
+    from disco_pyserini.encode.quantize import to_impacts
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.index.lucene import build_index
+    from disco_pyserini.io.runs import write_run
+    from disco_pyserini.io.topics import write_topics
     from disco_pyserini.java import import_pyserini_search
-    from disco_pyserini.models import resolve_model
-    from disco_pyserini.quantize import to_impacts
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.runs import write_run
-    from disco_pyserini.search import ImpactSearcher, prepare_queries, search_to_run
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.topics import write_topics
+    from disco_pyserini.search import java_runs
+    from disco_pyserini.search.queries import QueryEncoding
+    from disco_pyserini.search.searcher import ImpactSearcher, prepare_queries, search_to_run
 
     torch.set_num_threads(args.threads)
     model = resolve_model(args.model, "query")

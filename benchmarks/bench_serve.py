@@ -59,8 +59,8 @@ def percentile(values: list[float], fraction: float) -> float:
 def conversations(limit: int | None) -> list[Any]:
     """The sample's turns, then CAsT 2021's (manual rewrites, canonical passages as answers)."""
     from disco_pyserini.datasets.conversational import read_cast2021
-    from disco_pyserini.demo import sample_path
-    from disco_pyserini.topics import read_topics
+    from disco_pyserini.io.topics import read_topics
+    from disco_pyserini.pipeline.demo import sample_path
 
     topics = list(read_topics(sample_path("topics.jsonl")))
     cast = CAST / "2021" / "2021_manual_evaluation_topics_v1.0.json"
@@ -73,8 +73,8 @@ def conversations(limit: int | None) -> list[Any]:
 
 def build_index(size: str, work: Path, model: str) -> Path:
     """The collection and index of ``size`` under ``work/size``; returns the index folder."""
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.indexing import build_index as index_collection
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.index.lucene import build_index as index_collection
 
     if "=" in size:  # NAME=DIR: built already
         root = Path(size.split("=", 1)[1])
@@ -92,10 +92,10 @@ def build_index(size: str, work: Path, model: str) -> Path:
 
         bench_scale.write_collection(str(root / "collection"), int(size[5:]), seed=0, docs_per_part=10_000)
     else:
-        from disco_pyserini.splade import SpladeEncoder
+        from disco_pyserini.encode.splade import SpladeEncoder
 
         if size == "sample":
-            from disco_pyserini.demo import sample_path
+            from disco_pyserini.pipeline.demo import sample_path
 
             corpus = sample_path("corpus.jsonl")
         elif size.startswith("cacm"):
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work = Path(args.work_dir or temporary)
         for size in args.sizes.split(","):
             index = build_index(size, work, args.model)
-            from disco_pyserini.indexing import read_index_metadata
+            from disco_pyserini.index.lucene import read_index_metadata
 
             documents = (read_index_metadata(str(index)) or {}).get("documents")
             name = size.split("=", 1)[0]

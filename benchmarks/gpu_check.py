@@ -79,7 +79,7 @@ def measure_encoding(encoder: Any, texts: list[str], device: str) -> dict[str, A
 def impact_agreement(encoder: Any, first: list[Any], second: list[Any], scale: float) -> dict[str, float]:
     """Share of identical integer impacts over the (document, term) pairs either side gives a
     non-zero impact; share of documents whose impact vectors are identical; share within 1."""
-    from disco_pyserini.quantize import to_impacts
+    from disco_pyserini.encode.quantize import to_impacts
 
     pairs = same = near = same_docs = 0
     for a, b in zip(first, second):
@@ -97,11 +97,11 @@ def impact_agreement(encoder: Any, first: list[Any], second: list[Any], scale: f
 def cacm_ndcg(work: Path, name: str, corpus: Path, encoder: Any, encoding: Any, topics: list[Any], qrels: Any,
               threads: int) -> tuple[float, str]:
     """nDCG@10 of the CACM topics on a Lucene index of ``corpus`` encoded with ``encoder``."""
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.evaluate import evaluate_run
-    from disco_pyserini.indexing import build_index
-    from disco_pyserini.runs import run_from_results
-    from disco_pyserini.search import ImpactSearcher, search_topics
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.eval.evaluate import evaluate_run
+    from disco_pyserini.index.lucene import build_index
+    from disco_pyserini.io.runs import run_from_results
+    from disco_pyserini.search.searcher import ImpactSearcher, search_topics
 
     encode_collection([str(corpus)], str(work / f"{name}-collection"), encoder, progress=False)
     build_index(str(work / f"{name}-collection"), str(work / f"{name}-index"), threads=threads)
@@ -140,12 +140,12 @@ def main() -> int:
 
     from disco_pyserini.datasets.cacm import read_cacm_topics
     from disco_pyserini.datasets.conversational import convert_topics
-    from disco_pyserini.models import resolve_model
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.runs import read_qrels
-    from disco_pyserini.search import ImpactSearcher, search_topics
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.models import resolve_model
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.encode.splade import SpladeEncoder
+    from disco_pyserini.io.runs import read_qrels
+    from disco_pyserini.search.queries import QueryEncoding
+    from disco_pyserini.search.searcher import ImpactSearcher, search_topics
 
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:

@@ -41,9 +41,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
-    from disco_pyserini.models import resolve_model
-    from disco_pyserini.quantize import quantize
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.models import resolve_model
+    from disco_pyserini.encode.quantize import quantize
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     _, documents = cacm_corpus(Path(tempfile.mkdtemp(prefix="determinism-")), args.docs)
     texts = [d.text for d in documents]

@@ -52,8 +52,8 @@ def compare(torch_encoder, onnx_encoder, texts: list[str], scale: float) -> dict
 
 
 def topic_sets() -> dict[str, list]:
-    from disco_pyserini.demo import sample_path
-    from disco_pyserini.topics import read_topics
+    from disco_pyserini.io.topics import read_topics
+    from disco_pyserini.pipeline.demo import sample_path
 
     sets = {name: cast_topics(name) for name in CAST_TOPIC_SETS}
     sets["sample"] = read_topics(sample_path("topics.jsonl"))
@@ -71,7 +71,7 @@ def main() -> None:
 
     from _common import SPLADE_TINY, bert_base_splade
 
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.encode.spec import EncoderSpec
 
     work = Path(tempfile.mkdtemp(prefix="measure-onnx-"))
     sets = topic_sets()
@@ -102,9 +102,9 @@ def runs(args: argparse.Namespace, work: Path, model: str, topics: list, results
     import json
 
     from disco_pyserini.cli import main as cli
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.topics import write_topics
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.io.topics import write_topics
+    from disco_pyserini.search.queries import QueryEncoding
 
     passages = cast_passages()[:args.docs]
     corpus = work / "passages.jsonl"

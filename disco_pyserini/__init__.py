@@ -12,15 +12,15 @@ __all__ = ["flatten_conversation", "DiscoQueryEncoder", "SpladeEncoder", "__vers
 def __getattr__(name: str) -> Any:
     # torch, transformers and pyserini load only when these are used
     if name == "DiscoQueryEncoder":
-        from .query_encoder import DiscoQueryEncoder
+        from .search.query_encoder import DiscoQueryEncoder
 
         return DiscoQueryEncoder
     if name == "SpladeEncoder":
-        from .splade import SpladeEncoder
+        from .encode.splade import SpladeEncoder
 
         return SpladeEncoder
     if name == "__version__":
-        from .metadata import package_version
+        from .io.metadata import package_version
 
         return package_version()
     raise AttributeError(name)

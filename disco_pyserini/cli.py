@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from .metadata import package_version
+    from .io.metadata import package_version
 
     return package_version()
 

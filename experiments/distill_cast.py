@@ -51,8 +51,8 @@ def build_split(work: Path, seed: int) -> tuple[list, list, list]:
     conversations), ``train.qrels``, ``test.qrels``); returns the train, validation and test topics."""
     from disco_pyserini.datasets.cacm import read_cacm_corpus
     from disco_pyserini.datasets.conversational import convert_topics
-    from disco_pyserini.runs import Qrel, write_qrels
-    from disco_pyserini.topics import write_topics
+    from disco_pyserini.io.runs import Qrel, write_qrels
+    from disco_pyserini.io.topics import write_topics
 
     work.mkdir(parents=True, exist_ok=True)
     years = {
@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from disco_pyserini.cli import main as cli
-    from disco_pyserini.topics import write_topics
+    from disco_pyserini.io.topics import write_topics
 
     work = Path(args.work)
     train, validation, test = build_split(work, args.seed)

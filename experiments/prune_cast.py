@@ -35,13 +35,13 @@ def main() -> None:
 
     import json
 
-    from disco_pyserini.evaluate import PROTOCOLS, evaluate_run
-    from disco_pyserini.quantize import prune
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.runs import read_qrels, read_run
-    from disco_pyserini.search import ImpactSearcher, prepare_queries, search_to_run
-    from disco_pyserini.spec import EncoderSpec
-    from disco_pyserini.topics import read_topics
+    from disco_pyserini.encode.quantize import prune
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.eval.evaluate import PROTOCOLS, evaluate_run
+    from disco_pyserini.io.runs import read_qrels, read_run
+    from disco_pyserini.io.topics import read_topics
+    from disco_pyserini.search.queries import QueryEncoding
+    from disco_pyserini.search.searcher import ImpactSearcher, prepare_queries, search_to_run
 
     work = Path(args.work)
     needed = [work / "index", work / "test.jsonl", work / "test.qrels", work / "model"]

@@ -39,7 +39,7 @@ def tiny_model() -> str:
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_model):
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     return SpladeEncoder(tiny_model)
 
@@ -61,8 +61,8 @@ def write_corpus(path: Path, documents) -> Path:
 @pytest.fixture(scope="session")
 def cacm_index(tmp_path_factory, cacm_documents, tiny_encoder):
     """A real Lucene impact index of the first 300 CACM documents, encoded with SPLADE-tiny."""
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.indexing import build_index
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.index.lucene import build_index
 
     root = tmp_path_factory.mktemp("cacm300")
     corpus = write_corpus(root / "corpus.jsonl", cacm_documents[:300])
@@ -76,7 +76,7 @@ def sample_index(tmp_path_factory, tiny_model) -> Path:
     """The bundled sample encoded with SPLADE-tiny as ``disco-pyserini encode`` does by default and
     indexed: ``collection/`` and ``index/`` under the returned folder, which tests only read."""
     from disco_pyserini.cli import main
-    from disco_pyserini.demo import sample_path
+    from disco_pyserini.pipeline.demo import sample_path
 
     root = tmp_path_factory.mktemp("sample")
     assert main(["-q", "encode", "--corpus", sample_path("corpus.jsonl"), "--model", "splade-tiny",

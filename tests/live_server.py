@@ -19,9 +19,9 @@ STARTUP_SECONDS = 300  # imports torch and transformers, starts Java, loads the 
 def build_sample_index(root: Path, encoder: Any, extra: dict[str, str] | None = None) -> Path:
     """The 155 sample passages (and ``extra``, ``{doc_id: text}``), encoded with ``encoder`` and
     indexed under ``root`` (``root/index``)."""
-    from disco_pyserini.collection import encode_collection
-    from disco_pyserini.demo import sample_path
-    from disco_pyserini.indexing import build_index
+    from disco_pyserini.encode.collection import encode_collection
+    from disco_pyserini.index.lucene import build_index
+    from disco_pyserini.pipeline.demo import sample_path
 
     corpus = [sample_path("corpus.jsonl")]
     if extra:

@@ -11,8 +11,8 @@ import zlib
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
 from disco_pyserini.errors import DiscoError, InputError, SettingError
+from disco_pyserini.pipeline.demo import sample_path
 
 pytestmark = pytest.mark.java
 
@@ -319,7 +319,7 @@ def test_empty_text_is_encoded_and_reported(tmp_path, capsys, index):
 
 def test_gz_readers_name_the_line_reached(tmp_path):
     """read_json (whole-file reads) and a checksum failure, besides the line readers above."""
-    from disco_pyserini.jsonl import read_json, read_jsonl
+    from disco_pyserini.io.jsonl import read_json, read_jsonl
 
     cut, line = truncated_gz(gz_lines(400))
     with pytest.raises(InputError, match=rf"c\.json\.gz:{line}: the \.gz file is truncated") as error:
@@ -334,8 +334,8 @@ def test_gz_readers_name_the_line_reached(tmp_path):
 
 
 def test_run_metadata_that_is_not_an_object(tmp_path):
-    from disco_pyserini.distill_data import teacher_score_scale
-    from disco_pyserini.experiment import _run_current
+    from disco_pyserini.distill.data import teacher_score_scale
+    from disco_pyserini.pipeline.run import _run_current
 
     run = write(tmp_path / "run.trec", GOOD_RUN)
     write(tmp_path / "run.trec.json", '"encoder"')
@@ -378,8 +378,8 @@ REWRITTEN_BY_PYSERINI = ["007", "\u00b2", "1\u00b2", "\u0661\u0662", "\U0001d7d1
 def test_pyserini_order_is_pyserinis_or_refused(tmp_path):
     """The reference is Pyserini 1.6.0's own query iterator (Anserini's topic readers, then
     get_topics_with_reader and sorted()) on a topics TSV, as its search command reads it."""
+    from disco_pyserini.io.runs import pyserini_order
     from disco_pyserini.java import import_pyserini_search
-    from disco_pyserini.runs import pyserini_order
 
     import_pyserini_search()
     from pyserini.query_iterator import DefaultQueryIterator

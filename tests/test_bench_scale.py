@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SPLADE_TINY, need
-from disco_pyserini.collection import Collection
+from disco_pyserini.encode.collection import Collection
 
 
 @pytest.fixture(scope="module")

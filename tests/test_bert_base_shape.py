@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, close_to_trec_eval, trec_eval_lines
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
+from disco_pyserini.pipeline.demo import sample_path
 
 pytestmark = [pytest.mark.java, pytest.mark.slow]
 
@@ -62,14 +62,14 @@ def test_a_bert_base_shaped_model_goes_through_the_whole_path(bert_base, sample,
                  "--output", str(tmp_path / "collection"), "--docs-per-part", "8"]) == 0
     metadata = json.loads((tmp_path / "collection" / "disco_collection.json").read_text())
     assert metadata["documents"] == passages and metadata["parts"] == -(-passages // 8)
-    from disco_pyserini.collection import Collection
+    from disco_pyserini.encode.collection import Collection
 
     ids = [json.loads(line)["id"] for line in (root / "corpus.jsonl").read_text().splitlines()]
     sizes = [len(vector) for vector in Collection(str(tmp_path / "collection")).vectors(ids).values()]
     assert len(sizes) == passages and all(20 <= size <= 2000 for size in sizes), sizes  # sparse, as SPLADE++'s
 
     assert main(["-q", "index", "--collection", str(tmp_path / "collection"), "--index", str(tmp_path / "index")]) == 0
-    from disco_pyserini.search import ImpactSearcher
+    from disco_pyserini.search.searcher import ImpactSearcher
 
     assert ImpactSearcher(str(tmp_path / "index")).num_docs == passages  # every passage indexed
 

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from disco_pyserini.demo import sample_path
+from disco_pyserini.pipeline.demo import sample_path
 from live_server import LiveServer, build_sample_index
 
 pytestmark = [pytest.mark.java, pytest.mark.slow]

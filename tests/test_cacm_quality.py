@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from conftest import CACM, need, write_corpus
-from disco_pyserini.collection import encode_collection
 from disco_pyserini.datasets.cacm import read_cacm_topics
-from disco_pyserini.evaluate import evaluate_run
-from disco_pyserini.indexing import build_index
-from disco_pyserini.queries import QueryEncoding
-from disco_pyserini.runs import read_qrels, run_from_results
-from disco_pyserini.search import ImpactSearcher, search_topics
+from disco_pyserini.encode.collection import encode_collection
+from disco_pyserini.eval.evaluate import evaluate_run
+from disco_pyserini.index.lucene import build_index
+from disco_pyserini.io.runs import read_qrels, run_from_results
+from disco_pyserini.search.queries import QueryEncoding
+from disco_pyserini.search.searcher import ImpactSearcher, search_topics
 
 pytestmark = [pytest.mark.java, pytest.mark.slow]
 

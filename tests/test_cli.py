@@ -10,7 +10,7 @@ import pytest
 
 from conftest import close_to_trec_eval, trec_eval_lines
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
+from disco_pyserini.pipeline.demo import sample_path
 
 pytestmark = pytest.mark.java
 

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from disco_pyserini.collection import METADATA, SETTINGS, Collection, Shard, encode_collection
-from disco_pyserini.corpus import Document, document_text, iter_corpus
+from disco_pyserini.encode.collection import METADATA, SETTINGS, Collection, Shard, encode_collection
 from disco_pyserini.errors import InputError, UsageError
-from disco_pyserini.jsonl import atomic_output
+from disco_pyserini.io.corpus import Document, document_text, iter_corpus
+from disco_pyserini.io.jsonl import atomic_output
 
 DOCS = [
     {"id": "d1", "title": "Honeybees", "text": "Foragers dance to show where flowers are."},
@@ -79,7 +79,7 @@ def test_collection_lines_and_metadata(tmp_path, tiny_encoder):
         assert line["vector"] and all(isinstance(w, int) and w > 0 for w in line["vector"].values())
         assert all(" " not in token for token in line["vector"])
     (vector,) = tiny_encoder.encode([lines[0]["contents"]])
-    from disco_pyserini.quantize import to_impacts
+    from disco_pyserini.encode.quantize import to_impacts
     assert lines[0]["vector"] == to_impacts(vector.indices, vector.weights, tiny_encoder.vocabulary, 100)
     metadata = Collection(str(tmp_path / "coll")).metadata()
     assert metadata["scale"] == 100 and metadata["encoder"]["max_length"] == 256
@@ -175,7 +175,7 @@ def test_shard_syntax():
 def test_resume_takes_other_speed_settings_but_refuses_other_output_settings(tmp_path, tiny_encoder, tiny_model):
     """Batch size and threads do not change a part's bytes on CPU: a resume may use others. The max
     length does: a resume with another is refused, as one with another scale is."""
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     corpus = write_lines(tmp_path / "c.jsonl", DOCS)
     encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, docs_per_part=1, progress=False)
@@ -227,7 +227,7 @@ def test_vectors_are_read_back_as_the_part_files_hold_them(tmp_path, tiny_encode
 def test_matches_compares_what_decides_the_bytes(tmp_path, tiny_encoder, tiny_model):
     """Speed settings and the model's name may differ; the corpus, the part size, the weights, the
     max length and the scale may not."""
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     corpus = write_lines(tmp_path / "c.jsonl", DOCS)
     collection = Collection(tmp_path / "coll")

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import REPO
 from disco_pyserini.cli import main
-from disco_pyserini.config import CONFIG_DIR, find_config, load_config, shipped_configs
 from disco_pyserini.errors import UsageError
+from disco_pyserini.pipeline.config import CONFIG_DIR, find_config, load_config, shipped_configs
 
 CONFIG = """\
 name: paths

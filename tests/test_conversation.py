@@ -6,7 +6,7 @@ import pytest
 
 from disco_pyserini import flatten_conversation
 from disco_pyserini.conversation import history_questions
-from disco_pyserini.topics import Topic
+from disco_pyserini.io.topics import Topic
 
 # the `conv` of the DiSCo model cards (slupart/splade-disco-human and the others)
 MODEL_CARD_CONV = [

@@ -9,8 +9,7 @@ import random
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
-from disco_pyserini.distill_data import (
+from disco_pyserini.distill.data import (
     DistillConfig,
     Sampler,
     build_examples,
@@ -19,11 +18,12 @@ from disco_pyserini.distill_data import (
     teacher_scores,
     validation_targets,
 )
+from disco_pyserini.distill.losses import AntiZero, KLDistill, RepresentationMSE
 from disco_pyserini.errors import UsageError
-from disco_pyserini.fusion import fuse_runs
-from disco_pyserini.losses import AntiZero, KLDistill, RepresentationMSE
-from disco_pyserini.runs import read_qrels, read_run
-from disco_pyserini.topics import Topic, conversation_id, read_topics, write_topics
+from disco_pyserini.eval.fusion import fuse_runs
+from disco_pyserini.io.runs import read_qrels, read_run
+from disco_pyserini.io.topics import Topic, conversation_id, read_topics, write_topics
+from disco_pyserini.pipeline.demo import sample_path
 
 
 def topic(query_id: str) -> Topic:
@@ -254,8 +254,8 @@ def test_negative_or_zero_numbers_are_refused_naming_the_option(settings, flag):
 @pytest.mark.java
 def test_the_initial_model_is_the_baseline_to_beat(teacher, tmp_path, monkeypatch):
     """Validations all below the MRR before training: the initial model is what is saved, step 0 kept."""
-    import disco_pyserini.distill as distill_module
-    from disco_pyserini.splade import SpladeEncoder
+    import disco_pyserini.distill.train as distill_module
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     scores = iter([0.9, 0.5, 0.6, 0.7])
     monkeypatch.setattr(distill_module, "validation_mrr", lambda *a, **k: next(scores))
@@ -272,7 +272,7 @@ def test_the_initial_model_is_the_baseline_to_beat(teacher, tmp_path, monkeypatc
 def test_a_failed_save_leaves_no_half_written_model(tmp_path):
     from pathlib import Path
 
-    from disco_pyserini.distill import _save
+    from disco_pyserini.distill.train import _save
 
     class Broken:
         def save_pretrained(self, folder):
@@ -444,7 +444,7 @@ def test_fuse_writes_one_teacher_run_from_several(teacher, tmp_path):
 def test_a_new_best_model_keeps_the_checkpoints_beside_it(tmp_path):
     from pathlib import Path
 
-    from disco_pyserini.distill import _save
+    from disco_pyserini.distill.train import _save
 
     class Writer:
         def __init__(self, name, text):

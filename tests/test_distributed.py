@@ -12,7 +12,7 @@ import pytest
 
 from conftest import write_corpus
 from disco_pyserini.cli import main
-from disco_pyserini.corpus import Document
+from disco_pyserini.io.corpus import Document
 
 pytestmark = [pytest.mark.slow, pytest.mark.java]
 distributed = pytest.importorskip("distributed", reason="Dask is the optional extra [dask]")
@@ -42,8 +42,8 @@ def test_dask_local_cluster_is_byte_identical(corpus):
 
 
 def test_a_worker_killed_midway_is_retried(corpus, tiny_model):
-    from disco_pyserini.distributed import connect, encode_with_dask
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.cluster.encode import connect, encode_with_dask
+    from disco_pyserini.encode.spec import EncoderSpec
 
     root, path = corpus
     output = root / "killed"
@@ -163,12 +163,12 @@ def test_dask_search_gives_the_single_index_run(sharded):
 
 
 def test_dask_search_survives_a_killed_worker(sharded, tmp_path):
-    from disco_pyserini.distributed import connect
-    from disco_pyserini.distributed_search import search_with_dask
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.runs import write_run
-    from disco_pyserini.search import ShardSet, prepare_queries
-    from disco_pyserini.topics import read_topics
+    from disco_pyserini.cluster.encode import connect
+    from disco_pyserini.cluster.search import search_with_dask
+    from disco_pyserini.io.runs import write_run
+    from disco_pyserini.io.topics import read_topics
+    from disco_pyserini.search.queries import QueryEncoding
+    from disco_pyserini.search.searcher import ShardSet, prepare_queries
 
     root, topics, reference = sharded
     shards = ShardSet([str(root / "four")])

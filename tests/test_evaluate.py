@@ -13,8 +13,8 @@ import pytest
 
 from disco_pyserini.cli import main
 from disco_pyserini.errors import DiscoError, InputError, UsageError
-from disco_pyserini.evaluate import evaluate_run, pytrec_measures, resolve_measures
-from disco_pyserini.runs import Hit, read_qrels, read_run, write_run
+from disco_pyserini.eval.evaluate import evaluate_run, pytrec_measures, resolve_measures
+from disco_pyserini.io.runs import Hit, read_qrels, read_run, write_run
 
 QRELS = """q1 0 d1 2
 q1 0 d2 1

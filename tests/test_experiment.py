@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
+from disco_pyserini.pipeline.demo import sample_path
 
 pytestmark = [pytest.mark.java, pytest.mark.slow]
 

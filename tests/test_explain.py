@@ -13,11 +13,11 @@ import json
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
 from disco_pyserini.errors import UsageError
-from disco_pyserini.explain import ORIGINS, query_segments
-from disco_pyserini.merge import integer_score
-from disco_pyserini.topics import Topic, read_topics
+from disco_pyserini.io.topics import Topic, read_topics
+from disco_pyserini.pipeline.demo import sample_path
+from disco_pyserini.search.explain import ORIGINS, query_segments
+from disco_pyserini.search.merge import integer_score
 from live_server import build_sample_index
 
 pytestmark = pytest.mark.java
@@ -34,7 +34,7 @@ def index(tmp_path_factory, tiny_encoder):
 
 @pytest.fixture(scope="module")
 def explainer(index, tiny_model):
-    from disco_pyserini.explain import Explainer
+    from disco_pyserini.search.explain import Explainer
 
     explainer = Explainer(str(index), tiny_model)
     yield explainer
@@ -43,7 +43,7 @@ def explainer(index, tiny_model):
 
 @pytest.fixture(scope="module")
 def collection_vectors(index):
-    from disco_pyserini.collection import Collection
+    from disco_pyserini.encode.collection import Collection
 
     collection = Collection(index.parent / "collection")
     return collection.vectors(record["id"] for path in sorted((index.parent / "collection" / "vectors").iterdir())
@@ -127,8 +127,8 @@ def test_origins_are_where_the_model_read_each_term(explainer):
 
 
 def test_origins_count_only_what_survives_truncation(index, tiny_model):
-    from disco_pyserini.explain import Explainer
-    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.search.explain import Explainer
+    from disco_pyserini.search.queries import QueryEncoding
 
     encoding = QueryEncoding(tiny_model, max_length=16)
     explainer = Explainer(str(index), encoding)
@@ -168,8 +168,8 @@ def test_documents_asked_for_are_explained_wherever_they_rank(explainer, collect
 
 def test_a_sharded_index_is_explained_as_the_single_one(index, explainer, tiny_model):
     """Each hit's weights come from the shard that holds it; the explanation is the single index's."""
-    from disco_pyserini.explain import Explainer
-    from disco_pyserini.indexing import build_index
+    from disco_pyserini.index.lucene import build_index
+    from disco_pyserini.search.explain import Explainer
 
     sharded = index.parent / "sharded"
     build_index(str(index.parent / "collection"), str(sharded), shards=3)
@@ -224,7 +224,7 @@ def test_disco_query_encoder_explains_pyserinis_own_hits(index, tiny_model):
     """LuceneImpactSearcher with DiscoQueryEncoder, as the README shows it; the explanation of its hits."""
     from pyserini.search.lucene import LuceneImpactSearcher
 
-    from disco_pyserini.query_encoder import DiscoQueryEncoder
+    from disco_pyserini.search.query_encoder import DiscoQueryEncoder
 
     encoder = DiscoQueryEncoder(tiny_model)
     searcher = LuceneImpactSearcher(str(index), encoder, min_idf=-1)

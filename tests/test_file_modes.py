@@ -56,7 +56,7 @@ def assert_modes(root: Path, expected: int, at_least: list[str]) -> None:
 
 @pytest.mark.parametrize("file_mode", ["w", "wb"])
 def test_atomic_output_gives_the_mode_of_a_plain_open(tmp_path, umask, file_mode):
-    from disco_pyserini.jsonl import atomic_output, write_json, write_jsonl
+    from disco_pyserini.io.jsonl import atomic_output, write_json, write_jsonl
 
     expected = plain_open_mode(tmp_path)
     assert expected == 0o666 & ~umask
@@ -68,7 +68,7 @@ def test_atomic_output_gives_the_mode_of_a_plain_open(tmp_path, umask, file_mode
 
 
 def test_atomic_output_replacing_a_file_leaves_no_temporary_file(tmp_path, umask):
-    from disco_pyserini.jsonl import atomic_output
+    from disco_pyserini.io.jsonl import atomic_output
 
     target = tmp_path / "out.txt"
     target.write_text("old\n")
@@ -88,11 +88,11 @@ def test_topics_qrels_runs_and_compare_files(tmp_path, umask):
     """Topics, qrels, a run written through Python with its ``.json``, compare's CSV and PNG,
     encoded queries (three formats) with their metadata."""
     from disco_pyserini.cli import main
-    from disco_pyserini.demo import sample_path
-    from disco_pyserini.encoded_queries import write_encoded_queries
-    from disco_pyserini.runs import Hit, read_qrels, write_qrels
-    from disco_pyserini.search import write_search_run
-    from disco_pyserini.topics import read_topics, write_topics
+    from disco_pyserini.io.runs import Hit, read_qrels, write_qrels
+    from disco_pyserini.io.topics import read_topics, write_topics
+    from disco_pyserini.pipeline.demo import sample_path
+    from disco_pyserini.search.encoded_queries import write_encoded_queries
+    from disco_pyserini.search.searcher import write_search_run
 
     expected = plain_open_mode(tmp_path)
     topics = read_topics(sample_path("topics.jsonl"))
@@ -116,7 +116,7 @@ def test_topics_qrels_runs_and_compare_files(tmp_path, umask):
 
 
 def _qrel_list(qrels):
-    from disco_pyserini.runs import Qrel
+    from disco_pyserini.io.runs import Qrel
 
     return [Qrel(qid, doc, rel) for qid, docs in qrels.items() for doc, rel in docs.items()]
 
@@ -127,7 +127,7 @@ def test_collection_index_and_runs(tmp_path, umask, tiny_model):
     (Lucene's files and ``disco_index.json``), runs written through Python with their ``.json``,
     and a run written by Anserini's SearchCollection through ``search``."""
     from disco_pyserini.cli import main
-    from disco_pyserini.demo import run_demo, sample_path
+    from disco_pyserini.pipeline.demo import run_demo, sample_path
 
     expected = plain_open_mode(tmp_path)
     run_demo(str(tmp_path), progress=False)

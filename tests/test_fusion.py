@@ -10,10 +10,10 @@ import random
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
 from disco_pyserini.errors import SettingError
-from disco_pyserini.fusion import Fusion, fuse_runs
-from disco_pyserini.runs import read_run
+from disco_pyserini.eval.fusion import Fusion, fuse_runs
+from disco_pyserini.io.runs import read_run
+from disco_pyserini.pipeline.demo import sample_path
 
 
 def write_run_file(path, rows, shuffle: int | None = None) -> str:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from disco_pyserini.demo import sample_path
-from disco_pyserini.models import PRESETS
+from disco_pyserini.encode.models import PRESETS
+from disco_pyserini.pipeline.demo import sample_path
 
 pytestmark = [pytest.mark.java, pytest.mark.slow]
 

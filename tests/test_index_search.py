@@ -9,10 +9,10 @@ import pytest
 
 from disco_pyserini import flatten_conversation
 from disco_pyserini.errors import UsageError
-from disco_pyserini.indexing import read_index_metadata
-from disco_pyserini.queries import QueryEncoding
-from disco_pyserini.search import ImpactSearcher, check_compatible, search_topics
-from disco_pyserini.topics import Topic
+from disco_pyserini.index.lucene import read_index_metadata
+from disco_pyserini.io.topics import Topic
+from disco_pyserini.search.queries import QueryEncoding
+from disco_pyserini.search.searcher import ImpactSearcher, check_compatible, search_topics
 
 pytestmark = pytest.mark.java
 
@@ -136,8 +136,8 @@ def test_a_failed_overwrite_leaves_the_old_index_searchable(cacm_index, encoding
     """`index --overwrite` builds beside the old index and renames on success: a failed build changes nothing."""
     import shutil
 
-    from disco_pyserini import indexing
     from disco_pyserini.errors import DiscoError
+    from disco_pyserini.index import lucene as indexing
 
     index = tmp_path / "index"
     shutil.copytree(cacm_index / "index", index)
@@ -156,8 +156,8 @@ def test_a_failed_overwrite_leaves_the_old_index_searchable(cacm_index, encoding
 
 
 def test_a_failed_first_build_leaves_nothing(cacm_index, tmp_path, monkeypatch):
-    from disco_pyserini import indexing
     from disco_pyserini.errors import DiscoError
+    from disco_pyserini.index import lucene as indexing
 
     monkeypatch.setattr(indexing, "index_size", lambda path: 7)
     with pytest.raises(DiscoError, match="expected 300"):

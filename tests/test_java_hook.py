@@ -19,8 +19,8 @@ import sys
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
 from disco_pyserini.java import _VECTOR_MODULE_OPTION, NO_HOOK_ENV, feature_release, python_command, read_runtime
+from disco_pyserini.pipeline.demo import sample_path
 
 VENV_BIN = os.path.dirname(sys.executable)
 JAVA_VARIABLES = ("JAVA_HOME", "JDK_HOME", "JRE_HOME", "JVM_PATH", NO_HOOK_ENV)

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from disco_pyserini import java_runs
 from disco_pyserini.errors import DiscoError
-from disco_pyserini.queries import QueryEncoding
-from disco_pyserini.runs import read_hits
-from disco_pyserini.search import (
+from disco_pyserini.io.runs import read_hits
+from disco_pyserini.io.topics import Topic
+from disco_pyserini.search import java_runs
+from disco_pyserini.search.queries import QueryEncoding
+from disco_pyserini.search.searcher import (
     ImpactSearcher,
     ShardedSearcher,
     prepare_queries,
@@ -18,7 +19,6 @@ from disco_pyserini.search import (
     search_topics,
     write_search_run,
 )
-from disco_pyserini.topics import Topic
 
 pytestmark = pytest.mark.java
 

@@ -4,8 +4,15 @@ import hashlib
 
 import pytest
 
+from disco_pyserini.encode.models import (
+    PRESETS,
+    SPLADE_PP,
+    SPLADE_TINY_SHA256,
+    fetch_splade_tiny,
+    load_model,
+    resolve_model,
+)
 from disco_pyserini.errors import ModelError
-from disco_pyserini.models import PRESETS, SPLADE_PP, SPLADE_TINY_SHA256, fetch_splade_tiny, load_model, resolve_model
 
 
 def test_presets_name_both_sides():

@@ -14,10 +14,10 @@ import pytest
 
 from conftest import REPO, need
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
+from disco_pyserini.encode.spec import EncoderSpec, output_identity
 from disco_pyserini.errors import SettingError
-from disco_pyserini.spec import EncoderSpec, output_identity
-from disco_pyserini.topics import read_topics
+from disco_pyserini.io.topics import read_topics
+from disco_pyserini.pipeline.demo import sample_path
 
 BOUNDARY = 1e-3  # |w × scale - (n + 0.5)| within which torch's and ONNX Runtime's floats may round apart
 
@@ -38,7 +38,7 @@ def onnx_tiny(tmp_path_factory, tiny_model):
 
 @pytest.fixture(scope="module")
 def onnx_encoding(onnx_tiny):
-    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.search.queries import QueryEncoding
 
     return QueryEncoding(EncoderSpec(str(onnx_tiny), side="query", backend="onnx"))
 
@@ -64,7 +64,7 @@ def test_the_graph_is_the_splade_formula_with_dynamic_batch_and_length(onnx_tiny
     import onnxruntime
     import torch
 
-    from disco_pyserini.splade import splade_pool
+    from disco_pyserini.encode.splade import splade_pool
 
     session = onnxruntime.InferenceSession(str(onnx_tiny / "model.onnx"), providers=["CPUExecutionProvider"])
     for texts in (["a"], ["what is a shark?", "a much longer text about sharks and whether they sleep at night"],
@@ -96,7 +96,7 @@ def test_the_tokenizer_gives_the_transformers_ids_of_every_turn(topic_set, onnx_
 def test_a_model_with_only_vocab_txt_tokenizes_as_transformers_does(tmp_path, tiny_encoder):
     from transformers import AutoTokenizer
 
-    from disco_pyserini.onnx_encoder import load_tokenizer
+    from disco_pyserini.encode.onnx_encoder import load_tokenizer
 
     folder = tmp_path / "vocab-only"
     folder.mkdir()
@@ -152,7 +152,7 @@ def test_the_backend_is_a_spec_field_recorded_and_keyed(onnx_encoding, tiny_mode
 
 
 def test_the_query_cache_does_not_serve_one_backends_vectors_to_the_other(onnx_encoding, tiny_model, tmp_path):
-    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.search.queries import QueryEncoding
 
     topics = read_topics(sample_path("topics.jsonl"))[:6]
     torch_encoding = QueryEncoding(EncoderSpec(tiny_model, side="query", backend="torch"))
@@ -167,15 +167,15 @@ def test_the_query_cache_does_not_serve_one_backends_vectors_to_the_other(onnx_e
 
 
 def test_the_torch_encoder_refuses_the_onnx_backend(tiny_model):
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.splade import SpladeEncoder
 
     with pytest.raises(SettingError, match="backend"):
         SpladeEncoder(EncoderSpec(tiny_model, backend="onnx"))
 
 
 def test_the_default_backend_is_onnx_for_queries_on_the_cpu_and_torch_elsewhere(monkeypatch):
-    from disco_pyserini import spec as spec_module
-    from disco_pyserini.spec import default_backend
+    from disco_pyserini.encode import spec as spec_module
+    from disco_pyserini.encode.spec import default_backend
 
     monkeypatch.setattr(spec_module, "cuda_present", lambda: False)
     assert EncoderSpec("m", side="query").backend == "auto"
@@ -194,7 +194,7 @@ def test_the_default_backend_is_onnx_for_queries_on_the_cpu_and_torch_elsewhere(
 
 
 def test_cuda_present_reads_cuda_visible_devices(monkeypatch):
-    from disco_pyserini.spec import cuda_present
+    from disco_pyserini.encode.spec import cuda_present
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert cuda_present() is False
@@ -203,9 +203,9 @@ def test_cuda_present_reads_cuda_visible_devices(monkeypatch):
 
 
 def test_the_default_builds_the_backend_it_records_and_keys(onnx_encoding, tiny_model, monkeypatch, tmp_path):
-    from disco_pyserini import spec as spec_module
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode import spec as spec_module
+    from disco_pyserini.encode.splade import SpladeEncoder
+    from disco_pyserini.search.queries import QueryEncoding
 
     monkeypatch.setattr(spec_module, "cuda_present", lambda: False)
     default = QueryEncoding(tiny_model)
@@ -223,8 +223,8 @@ def test_the_default_builds_the_backend_it_records_and_keys(onnx_encoding, tiny_
 
 
 def test_int8_is_an_explicit_opt_in_of_the_onnx_backend_recorded_and_keyed(onnx_tiny, onnx_encoding, tiny_model):
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.splade import SpladeEncoder
+    from disco_pyserini.encode.splade import SpladeEncoder
+    from disco_pyserini.search.queries import QueryEncoding
 
     int8 = QueryEncoding(EncoderSpec(str(onnx_tiny), side="query", precision="int8"))  # auto: onnx
     described = int8.describe()
@@ -268,8 +268,8 @@ def test_the_tokenizer_view_gives_transformers_ids_offsets_and_tokens(onnx_encod
 
 
 def test_an_explanation_reads_the_same_input_on_both_backends(onnx_encoding, tiny_encoder):
-    from disco_pyserini.explain import query_segments, read_input
-    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.search.explain import query_segments, read_input
+    from disco_pyserini.search.queries import QueryEncoding
 
     torch_encoding = QueryEncoding(tiny_encoder)
     for topic in read_topics(sample_path("topics.jsonl"))[:8]:
@@ -286,7 +286,7 @@ def test_the_commands_default_to_auto():
 
 
 def test_the_first_use_exports_into_the_cache_once(tiny_model, tmp_path, monkeypatch):
-    from disco_pyserini.onnx_export import cached_export, is_export
+    from disco_pyserini.encode.onnx_export import cached_export, is_export
 
     monkeypatch.setenv("DISCO_PYSERINI_CACHE", str(tmp_path))
     folder = cached_export(tiny_model)
@@ -339,7 +339,7 @@ def test_search_with_onnx_imports_neither_torch_nor_transformers(sample_index, o
     assert json.loads((tmp_path / "torch.trec.json").read_text())["encoder"]["backend"] == "torch"
     # where a turn's integer query is the same on both backends, its ranking is the same
     texts = [t.query_text("disco") for t in read_topics(topics)]
-    from disco_pyserini.queries import QueryEncoding
+    from disco_pyserini.search.queries import QueryEncoding
 
     same = {t.query_id for t, a, b in zip(read_topics(topics), onnx_encoding.encode_many(texts),
                                           QueryEncoding(tiny_encoder).encode_many(texts)) if a == b}
@@ -353,7 +353,7 @@ def test_search_with_onnx_imports_neither_torch_nor_transformers(sample_index, o
 
 @pytest.mark.java
 def test_disco_query_encoder_takes_the_onnx_backend(onnx_tiny, onnx_encoding):
-    from disco_pyserini.query_encoder import DiscoQueryEncoder
+    from disco_pyserini.search.query_encoder import DiscoQueryEncoder
 
     encoder = DiscoQueryEncoder(str(onnx_tiny), backend="onnx")
     conversation = [("what is a shark?", "a fish that lives in the sea."), ("do they sleep?", None)]

@@ -18,12 +18,12 @@ import pytest
 
 from conftest import CAST, close_to_trec_eval, need, trec_eval_lines
 from disco_pyserini.cli import main
-from disco_pyserini.compare import compare_runs, depth_group
-from disco_pyserini.config import load_config
-from disco_pyserini.demo import sample_path
 from disco_pyserini.errors import InputError
-from disco_pyserini.evaluate import PROTOCOLS, evaluate_run, resolve_measures
-from disco_pyserini.runs import Hit, read_qrels, read_run, write_run
+from disco_pyserini.eval.compare import compare_runs, depth_group
+from disco_pyserini.eval.evaluate import PROTOCOLS, evaluate_run, resolve_measures
+from disco_pyserini.io.runs import Hit, read_qrels, read_run, write_run
+from disco_pyserini.pipeline.config import load_config
+from disco_pyserini.pipeline.demo import sample_path
 
 # trec_eval's -m options for the disco protocol's measures
 DISCO_M = ["-m", "recip_rank", "-m", "ndcg_cut.3", "-m", "recall.10,100"]
@@ -275,7 +275,7 @@ def test_significance_is_bonferroni_adjusted():
 
 def test_no_p_value_is_an_empty_cell_said_once_not_p_1(tmp_path):
     """Fewer than 2 paired queries, or no difference to test: no p-value, not p = 1."""
-    from disco_pyserini.compare import markdown, write_csv
+    from disco_pyserini.eval.compare import markdown, write_csv
 
     qrels = {"q_1": {"d": 1}, "q_2": {"d": 1}}
     base = {"q_1": {"d": 1.0}, "q_2": {"d": 1.0}}
@@ -326,7 +326,7 @@ def test_bad_configs(tmp_path, text, message):
 
 
 def test_shipped_configs_are_valid():
-    from disco_pyserini.config import CONFIG_DIR, shipped_configs
+    from disco_pyserini.pipeline.config import CONFIG_DIR, shipped_configs
 
     paths = sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
     names = {os.path.basename(p)[:-5] for p in paths}

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
-from disco_pyserini.encoded_queries import read_encoded_queries
+from disco_pyserini.encode.quantize import prune
 from disco_pyserini.errors import SettingError
-from disco_pyserini.quantize import prune
-from disco_pyserini.queries import QueryEncoding
-from disco_pyserini.topics import read_topics
+from disco_pyserini.io.topics import read_topics
+from disco_pyserini.pipeline.demo import sample_path
+from disco_pyserini.search.encoded_queries import read_encoded_queries
+from disco_pyserini.search.queries import QueryEncoding
 
 
 def test_prune_by_hand():

@@ -12,11 +12,11 @@ import pytest
 from conftest import REPO, SHARED, need
 from disco_pyserini.cli import main
 from disco_pyserini.commands.pyserini_search import main as pyserini_search_main
-from disco_pyserini.demo import sample_path
-from disco_pyserini.encoded_queries import read_encoded_queries, write_encoded_queries
-from disco_pyserini.queries import QueryEncoding
-from disco_pyserini.runs import Hit, pyserini_order, write_run
-from disco_pyserini.topics import Topic, read_topics
+from disco_pyserini.io.runs import Hit, pyserini_order, write_run
+from disco_pyserini.io.topics import Topic, read_topics
+from disco_pyserini.pipeline.demo import sample_path
+from disco_pyserini.search.encoded_queries import read_encoded_queries, write_encoded_queries
+from disco_pyserini.search.queries import QueryEncoding
 
 pytestmark = pytest.mark.java
 DL19 = SHARED / "data" / "msmarco-splade-pp-ed"
@@ -141,7 +141,7 @@ def test_anserini_queries_search_like_stock_pyserini(cacm_index, tmp_path):
     index = str(cacm_index / "index")
     queries = read_encoded_queries(source)
     topics = tmp_path / "dl19.jsonl"
-    from disco_pyserini.topics import write_topics
+    from disco_pyserini.io.topics import write_topics
 
     write_topics([Topic(qid, (("(pre-encoded)", None),)) for qid in queries], topics)
     assert main(["-q", "search", "--index", index, "--topics", str(topics), "--encoded-queries", source,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from disco_pyserini.encode.quantize import quantize, to_impacts
 from disco_pyserini.errors import UsageError
-from disco_pyserini.quantize import quantize, to_impacts
 
 
 def test_round_times_scale_keeps_positive():

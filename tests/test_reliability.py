@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, write_corpus
 from disco_pyserini.cli import main
-from disco_pyserini.demo import sample_path
+from disco_pyserini.pipeline.demo import sample_path
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from disco_pyserini.cli import build_parser, main
-from disco_pyserini.demo import sample_path
-from disco_pyserini.topics import read_topics
+from disco_pyserini.io.topics import read_topics
+from disco_pyserini.pipeline.demo import sample_path
 from live_server import LiveServer, build_sample_index, percentile
 
 pytestmark = [pytest.mark.java, pytest.mark.slow]
@@ -81,7 +81,7 @@ def test_the_page_and_its_files_are_served(server):
 @pytest.fixture(scope="module")
 def reference(index, tiny_model):
     """The library's own explanations, in this process: what the server must answer."""
-    from disco_pyserini.explain import Explainer
+    from disco_pyserini.search.explain import Explainer
 
     explainer = Explainer(str(index), tiny_model)
     yield explainer

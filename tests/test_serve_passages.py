@@ -10,8 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from disco_pyserini.collection import vector_record
-from disco_pyserini.jsonl import read_jsonl
+from disco_pyserini.encode.collection import vector_record
+from disco_pyserini.io.jsonl import read_jsonl
 from disco_pyserini.serve import passages
 from disco_pyserini.serve.passages import OFFSETS, PassageStore
 

@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from disco_pyserini.demo import sample_path
-from disco_pyserini.topics import read_topics
+from disco_pyserini.io.topics import read_topics
+from disco_pyserini.pipeline.demo import sample_path
 from live_server import build_sample_index
 
 MODES = ["raw", "disco", "rewrite"]
@@ -46,7 +46,7 @@ def changed_collection(collection, folder):
 @pytest.mark.parametrize("foreign", [False, True], ids=["its-own-collection", "a-changed-collection"])
 def test_a_turn_answers_the_librarys_explanations_with_weights_from_its_lines(index, tiny_model, tmp_path,
                                                                               foreign):
-    from disco_pyserini.explain import Explainer
+    from disco_pyserini.search.explain import Explainer
     from disco_pyserini.serve.backend import Backend
 
     collection, changed = index.parent / "collection", set()
@@ -78,8 +78,8 @@ def test_a_turn_answers_the_librarys_explanations_with_weights_from_its_lines(in
 @pytest.fixture(scope="module")
 def encodings(tmp_path_factory, tiny_model):
     from disco_pyserini.cli import main
-    from disco_pyserini.queries import QueryEncoding
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.encode.spec import EncoderSpec
+    from disco_pyserini.search.queries import QueryEncoding
 
     folder = tmp_path_factory.mktemp("onnx") / "splade-tiny"
     assert main(["-q", "export-onnx", "--model", tiny_model, "--output", str(folder)]) == 0
@@ -88,7 +88,7 @@ def encodings(tmp_path_factory, tiny_model):
 
 
 def test_the_onnx_backend_reads_the_same_input_and_highlights_the_same_tokens(encodings):
-    from disco_pyserini.explain import query_segments, read_input, token_spans
+    from disco_pyserini.search.explain import query_segments, read_input, token_spans
 
     torch_encoding, onnx_encoding = encodings
     truncated = 0

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from disco_pyserini.errors import DiscoError
-from disco_pyserini.merge import adjust_ties, merge_hits, true_score
-from disco_pyserini.runs import Hit, trec_lines
-from disco_pyserini.search import ImpactSearcher, ShardedSearcher
+from disco_pyserini.io.runs import Hit, trec_lines
+from disco_pyserini.search.merge import adjust_ties, merge_hits, true_score
+from disco_pyserini.search.searcher import ImpactSearcher, ShardedSearcher
 
 GROUPS = [({"a": 1}, 60), ({"a": 3}, 50), ({"a": 2, "b": 1}, 45), ({"c": 7}, 45), ({"a": 1, "c": 1}, 40)]
 QUERIES = {"q1": {"a": 1}, "q2": {"a": 1, "b": 1, "c": 1}, "q3": {"c": 2, "a": 5}, "q4": {"b": 1}}
@@ -105,7 +105,7 @@ def test_shards_give_the_single_index_run_with_long_ties(indexes, k):
 def test_sharded_run_file_is_the_single_index_run_whatever_the_merge_batch(indexes, tmp_path, monkeypatch, batch):
     """The sharded run is written in batches of queries (memory holds one batch): any batch size gives
     the single index's file byte for byte, queries in Pyserini's order as ``write_run`` takes them."""
-    import disco_pyserini.search as search
+    import disco_pyserini.search.searcher as search
 
     monkeypatch.setattr(search, "MERGE_BATCH", batch)
     queries = list(QUERIES.items()) + [("q5", {"a": 2, "c": 1})]

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from disco_pyserini.encode.spec import EncoderSpec, output_identity
 from disco_pyserini.errors import SettingError
-from disco_pyserini.spec import EncoderSpec, output_identity
 
 # what disco_collection.json held under "encoder" before the spec existed (its scale sat beside it)
 OLD_RECORD = {"model": "/models/splade-tiny", "model_sha256": "a" * 64, "max_length": 256, "precision": "float32",
@@ -63,7 +63,7 @@ def test_speed_settings_and_the_models_name_do_not_change_the_output_identity():
 
 def test_the_spec_module_imports_no_heavy_library():
     """The command line's option definitions import it: --help must not start torch."""
-    code = ("import sys, disco_pyserini.spec; "
+    code = ("import sys, disco_pyserini.encode.spec; "
             "print(sorted(m for m in ('numpy', 'torch', 'transformers', 'pyserini') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

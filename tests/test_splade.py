@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from disco_pyserini.splade import SpladeEncoder, splade_pool
+from disco_pyserini.encode.splade import SpladeEncoder, splade_pool
 
 TEXTS = [
     "What is throat cancer?",
@@ -191,7 +191,7 @@ def test_the_padded_inference_path_is_the_one_it_replaced_bit_for_bit(tiny_model
 
 # -- the spec: what an artifact records rebuilds the encoder ------------------------------------------
 def test_the_record_of_an_encoder_rebuilds_one_with_the_same_vectors(tiny_model):
-    from disco_pyserini.spec import EncoderSpec
+    from disco_pyserini.encode.spec import EncoderSpec
 
     original = SpladeEncoder(tiny_model, max_length=12, batch_size=2, scale=50)
     record = json.loads(json.dumps(original.describe()))  # as an artifact keeps it

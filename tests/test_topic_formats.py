@@ -10,8 +10,8 @@ from conftest import CAST, need
 from disco_pyserini.cli import main
 from disco_pyserini.datasets.conversational import convert_topics
 from disco_pyserini.errors import InputError, UsageError
-from disco_pyserini.runs import read_qrels
-from disco_pyserini.topics import read_topics
+from disco_pyserini.io.runs import read_qrels
+from disco_pyserini.io.topics import read_topics
 
 
 def cast(path: str) -> str:

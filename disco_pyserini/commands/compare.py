@@ -9,7 +9,7 @@ from .options import METRICS_HELP, add_average_option, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..evaluate import PROTOCOLS
+    from ..eval.evaluate import PROTOCOLS
 
     parser = sub.add_parser("compare", help="compare runs: measures, significance, turn depth",
                             description="Evaluate runs side by side with a protocol, test each against the "
@@ -34,10 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compare import compare_runs, markdown, plot_by_depth, run_labels, write_csv
-    from ..evaluate import get_protocol, resolve_measures
-    from ..runs import read_qrels, read_run
-    from ..topics import read_topics
+    from ..eval.compare import compare_runs, markdown, plot_by_depth, run_labels, write_csv
+    from ..eval.evaluate import get_protocol, resolve_measures
+    from ..io.runs import read_qrels, read_run
+    from ..io.topics import read_topics
 
     if len(set(args.runs)) != len(args.runs):
         raise DiscoError("--runs lists a run twice")

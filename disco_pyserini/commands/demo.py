@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..pipeline.demo import run_demo
 
     print(run_demo(args.output, model=args.model, threads=args.threads, heap=args.java_heap,
                    progress=not args.quiet))

@@ -51,9 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..distill import DistillConfig, distill
-    from ..runs import read_qrels
-    from ..topics import check_query_mode, read_topics
+    from ..distill.train import DistillConfig, distill
+    from ..io.runs import read_qrels
+    from ..io.topics import check_query_mode, read_topics
 
     check_query_mode(args.query_mode)
     config = DistillConfig(loss=args.loss, negatives=args.negatives, negative_ranks=tuple(args.negative_ranks),

@@ -10,7 +10,7 @@ from ..errors import DiscoError
 from .options import add_dask_options, add_encoder_options, encoder_spec, positive_int
 
 if TYPE_CHECKING:
-    from ..spec import EncoderSpec
+    from ..encode.spec import EncoderSpec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..collection import Shard, encode_collection, encode_in_processes
+    from ..encode.collection import Shard, encode_collection, encode_in_processes
 
     shard = Shard.parse(args.shard)
     if args.resume and args.overwrite:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _encode_with_dask(args: argparse.Namespace, spec: EncoderSpec, common: dict) -> dict:
     """On the scheduler the options name, or on a local cluster started (and stopped) for the job."""
-    from ..distributed import close_client, connect, encode_with_dask
+    from ..cluster.encode import close_client, connect, encode_with_dask
 
     client = connect(args.scheduler, args.workers, spec.threads or 1, gpus=args.gpus)
     try:

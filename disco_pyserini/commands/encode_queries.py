@@ -35,10 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..encoded_queries import encoded_format, topics_tsv_path, write_encoded_queries
+    from ..io.topics import check_query_mode, read_topics
     from ..java import python_command
-    from ..queries import QueryEncoding
-    from ..topics import check_query_mode, read_topics
+    from ..search.encoded_queries import encoded_format, topics_tsv_path, write_encoded_queries
+    from ..search.queries import QueryEncoding
 
     check_query_mode(args.query_mode)
     fmt = encoded_format(args.output)

@@ -9,7 +9,7 @@ from .options import METRICS_HELP, add_average_option, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..evaluate import DEFAULT_METRICS, PROTOCOLS
+    from ..eval.evaluate import DEFAULT_METRICS, PROTOCOLS
 
     parser = sub.add_parser("evaluate", help="evaluate a TREC run with pytrec_eval",
                             description="Evaluate a run with trec_eval's measures (pytrec_eval). By default the "
@@ -32,8 +32,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import DEFAULT_METRICS, evaluate_run, format_table, get_protocol, resolve_measures, summary_json
-    from ..runs import read_qrels, read_run
+    from ..eval.evaluate import (
+        DEFAULT_METRICS,
+        evaluate_run,
+        format_table,
+        get_protocol,
+        resolve_measures,
+        summary_json,
+    )
+    from ..io.runs import read_qrels, read_run
 
     protocol = get_protocol(args.protocol) if args.protocol else None
     metrics = resolve_measures(args.metrics or (protocol.metrics if protocol else DEFAULT_METRICS))

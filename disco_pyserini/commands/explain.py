@@ -67,9 +67,9 @@ def parse_conversation(text: str) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain import Explainer, as_topic, format_explanation
-    from ..queries import QueryEncoding
-    from ..topics import check_query_mode, read_topics
+    from ..io.topics import check_query_mode, read_topics
+    from ..search.explain import Explainer, as_topic, format_explanation
+    from ..search.queries import QueryEncoding
 
     check_query_mode(args.query_mode)
     if args.topics is not None:

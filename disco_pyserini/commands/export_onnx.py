@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..onnx_export import export_onnx
+    from ..encode.onnx_export import export_onnx
 
     record = export_onnx(args.model, args.output, side=args.side)
     print(f"{args.output}: {record['source_model']} (weights {record['model_sha256'][:12]}), opset {record['opset']}, "

@@ -8,7 +8,7 @@ from .options import non_negative_int, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..fusion import DEFAULT_RRF_K, METHODS
+    from ..eval.fusion import DEFAULT_RRF_K, METHODS
 
     parser = sub.add_parser(
         "fuse", help="fuse runs: the multi-teacher DiSCo sum, reciprocal rank fusion or interpolation",
@@ -34,10 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fusion import Fusion
-    from ..jsonl import write_json
-    from ..metadata import artifact_header
-    from ..runs import check_run_tag, metadata_path, read_run, write_run
+    from ..eval.fusion import Fusion
+    from ..io.jsonl import write_json
+    from ..io.metadata import artifact_header
+    from ..io.runs import check_run_tag, metadata_path, read_run, write_run
 
     check_run_tag(args.run_tag)
     fusion = Fusion(args.method, weights=None if args.weights is None else tuple(args.weights), rrf_k=args.rrf_k,

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..indexing import build_index
+    from ..index.lucene import build_index
 
     info = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
                        store_raw=args.store_raw, heap=args.java_heap, shards=args.index_shards)

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..spec import EncoderSpec
+    from ..encode.spec import EncoderSpec
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -45,7 +45,7 @@ def positive_float(text: str) -> float:
 
 
 def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size_flag: str = "--batch-size") -> None:
-    from ..spec import DEFAULT_BATCH_SIZE, PRECISIONS
+    from ..encode.spec import DEFAULT_BATCH_SIZE, PRECISIONS
 
     add_length_and_scale_options(parser)
     parser.add_argument(batch_size_flag, dest="batch_size", type=positive_int, default=DEFAULT_BATCH_SIZE,
@@ -59,7 +59,7 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size_flag: str
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     """``--backend``: what runs the query model (torch, or its ONNX export on ONNX Runtime)."""
-    from ..spec import BACKEND_CHOICES, DEFAULT_BACKEND
+    from ..encode.spec import BACKEND_CHOICES, DEFAULT_BACKEND
 
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=DEFAULT_BACKEND,
                         help="what runs the query model: torch, or onnx (its ONNX export on ONNX Runtime's CPU, "
@@ -70,7 +70,7 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 
 def add_length_and_scale_options(parser: argparse.ArgumentParser) -> None:
     """``--max-length`` and ``--scale``, the encoder settings that decide a vector's bytes."""
-    from ..spec import DEFAULT_MAX_LENGTH, DEFAULT_SCALE
+    from ..encode.spec import DEFAULT_MAX_LENGTH, DEFAULT_SCALE
 
     parser.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH,
                         help=f"tokens per text, truncated on the right (default: {DEFAULT_MAX_LENGTH})")
@@ -79,8 +79,8 @@ def add_length_and_scale_options(parser: argparse.ArgumentParser) -> None:
 
 
 def encoder_spec(args: argparse.Namespace, model: str, side: str, *, threads: int | None) -> EncoderSpec:
-    """The :class:`~disco_pyserini.spec.EncoderSpec` of the options :func:`add_encoder_options` added."""
-    from ..spec import DEFAULT_BACKEND, EncoderSpec
+    """The :class:`~disco_pyserini.encode.spec.EncoderSpec` of the options :func:`add_encoder_options` added."""
+    from ..encode.spec import DEFAULT_BACKEND, EncoderSpec
 
     return EncoderSpec(model, side=side, max_length=args.max_length, scale=args.scale, batch_size=args.batch_size,
                        device=args.device, threads=threads, precision=args.precision,
@@ -107,7 +107,7 @@ def add_pruning_option(parser: argparse.ArgumentParser) -> None:
 
 def query_cache(args: argparse.Namespace) -> str | None:
     """The query cache folder the options ask for, or ``None`` for no cache."""
-    from ..search import default_query_cache
+    from ..search.searcher import default_query_cache
 
     return None if args.no_query_cache else (args.query_cache or default_query_cache())
 
@@ -118,7 +118,7 @@ METRICS_HELP = ("trec_eval measure names: a measure (map, recip_rank, Rprec...),
 
 
 def add_average_option(parser: argparse.ArgumentParser) -> None:
-    from ..evaluate import AVERAGES
+    from ..eval.evaluate import AVERAGES
 
     parser.add_argument("--average", choices=tuple(AVERAGES), default="judged",
                         help="which queries the means are over: " + "; ".join(

@@ -56,13 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(ours: argparse.Namespace, rest: list[str]) -> int:
-    from ..encoded_queries import write_encoded_queries
-    from ..indexing import read_index_metadata
+    from ..index.lucene import read_index_metadata
+    from ..io.runs import check_run_tag
+    from ..io.topics import check_query_mode, read_topics
     from ..java import run_module, start_jvm
-    from ..queries import QueryEncoding
-    from ..runs import check_run_tag
-    from ..search import check_compatible, retag_run
-    from ..topics import check_query_mode, read_topics
+    from ..search.encoded_queries import write_encoded_queries
+    from ..search.queries import QueryEncoding
+    from ..search.searcher import check_compatible, retag_run
 
     passed = _flag_values(rest)
     if "--output" not in passed or "--index" not in passed:

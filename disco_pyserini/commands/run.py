@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def list_configs() -> str:
-    from ..config import CONFIG_DIR, config_description, shipped_configs
+    from ..pipeline.config import CONFIG_DIR, config_description, shipped_configs
 
     shipped = shipped_configs()
     width = max(map(len, shipped), default=0)
@@ -39,8 +39,8 @@ def list_configs() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import find_config, load_config, missing_inputs
     from ..errors import InputError, UsageError
+    from ..pipeline.config import find_config, load_config, missing_inputs
 
     if args.list:
         print(list_configs())
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(path, f"{key} {first} does not exist{more}",
                          fix=f"relative inputs are read from {where}: give --input-root DIR for the folder "
                              f"that holds them, or edit a copy of the configuration")
-    from ..experiment import run_experiment
+    from ..pipeline.run import run_experiment
 
     print(run_experiment(config, heap=args.java_heap, progress=not args.quiet))
     return 0

@@ -20,7 +20,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..search import RunSummary, ShardSet
+    from ..search.searcher import RunSummary, ShardSet
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,10 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..encoded_queries import read_encoded_metadata, read_encoded_queries
-    from ..queries import QueryEncoding
-    from ..search import ShardSet, check_compatible, open_searcher, prepare_queries, search_to_run
-    from ..topics import check_query_mode, read_topics
+    from ..io.topics import check_query_mode, read_topics
+    from ..search.encoded_queries import read_encoded_metadata, read_encoded_queries
+    from ..search.queries import QueryEncoding
+    from ..search.searcher import ShardSet, check_compatible, open_searcher, prepare_queries, search_to_run
 
     if (args.model is None) == (args.encoded_queries is None):
         raise DiscoError("give a query model (--model) or pre-encoded queries (--encoded-queries), one of them")
@@ -92,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _search_with_dask(args: argparse.Namespace, shards: ShardSet, queries: list, description: dict) -> RunSummary:
     """On the scheduler the options name, or on a local cluster started (and stopped) for the job."""
-    from ..distributed import close_client, connect
-    from ..distributed_search import search_with_dask
-    from ..search import write_search_run
+    from ..cluster.encode import close_client, connect
+    from ..cluster.search import search_with_dask
+    from ..search.searcher import write_search_run
 
     client = connect(args.scheduler, args.workers, args.threads)
     try:

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     index, models, topics = args.index, args.model, args.topics
     if args.demo:
-        from ..demo import sample_path
+        from ..pipeline.demo import sample_path
 
         index = index or os.path.join(args.output, "demo", "index")
         if not os.path.isdir(index):

@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.conversational import convert_topics, gold_qrels
-    from ..runs import write_qrels
-    from ..topics import conversation_id, write_topics
+    from ..io.runs import write_qrels
+    from ..io.topics import conversation_id, write_topics
 
     topics = convert_topics(args.format, args.inputs, args.passages)
     qrels = gold_qrels(topics) if args.qrels_output else None

@@ -14,9 +14,9 @@ import re
 import tarfile
 from collections.abc import Iterator
 
-from ..corpus import Document, document_text
 from ..errors import InputError
-from ..topics import Topic
+from ..io.corpus import Document, document_text
+from ..io.topics import Topic
 
 _CITATION = re.compile(r"^CACM\s+\w+,\s*\d{4}")
 _TAG = re.compile(r"<[^>]+>")

@@ -1,6 +1,6 @@
 """Conversational topic sets as our topics: TREC CAsT 2019-2022, TREC iKAT 2023, TopiOCQA, QReCC.
 
-Each reader returns :class:`~disco_pyserini.topics.Topic` records, one per turn to search, with
+Each reader returns :class:`~disco_pyserini.io.topics.Topic` records, one per turn to search, with
 the query ids the official qrels use, every rewrite the source has (``rewrite`` = manual,
 ``rewrite_auto`` = automatic), and the answers the dataset provides for the history:
 
@@ -26,11 +26,11 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..corpus import parse_document
 from ..errors import InputError, UsageError
-from ..jsonl import iter_lines, read_json, read_jsonl
-from ..runs import Qrel
-from ..topics import Topic
+from ..io.corpus import parse_document
+from ..io.jsonl import iter_lines, read_json, read_jsonl
+from ..io.runs import Qrel
+from ..io.topics import Topic
 
 Converter = Callable[[Sequence[str], Mapping[str, str] | None], list[Topic]]
 

@@ -5,7 +5,7 @@ and the page shows, side by side for the ``raw``, ``disco`` and ``rewrite`` mode
 when a rewrite is typed): the text each mode's query model reads, coloured by where it comes from,
 its heaviest terms with their weights and origins, and the hits, with their matched terms
 highlighted in the passage and each hit's contributions (query weight × document weight) on
-demand (:mod:`disco_pyserini.explain` computes them). Programs use the same JSON API
+demand (:mod:`disco_pyserini.search.explain` computes them). Programs use the same JSON API
 (``POST /search``, ``POST /explain``, ``GET /health``, schema at ``/openapi.json``).
 
 The page is three static files (``static/``: HTML, CSS, plain JavaScript), so nothing is built

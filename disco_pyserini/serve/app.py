@@ -280,7 +280,7 @@ def create_app(backend: Backend, *, hosts: frozenset[str] | None = frozenset(LOO
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..metadata import package_version
+    from ..io.metadata import package_version
 
     app = FastAPI(title="disco-pyserini", version=package_version(), docs_url=None, redoc_url=None,
                   description="Search one impact index with conversational query models, and see why each passage "

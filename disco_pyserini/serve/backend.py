@@ -28,12 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..corpus import lone_surrogate
 from ..errors import DiscoError, UsageError
-from ..explain import INLINE_QUERY_ID, Explainer, Explanation, IndexPostings, as_topic, explain_hits, token_spans
-from ..merge import integer_score
-from ..runs import Hit
-from ..topics import Topic
+from ..io.corpus import lone_surrogate
+from ..io.runs import Hit
+from ..io.topics import Topic
+from ..search.explain import INLINE_QUERY_ID, Explainer, Explanation, IndexPostings, as_topic, explain_hits, token_spans
+from ..search.merge import integer_score
 from .passages import PassageStore
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Limits:
 def collection_of(index: str, collection: str | None) -> str | None:
     """The collection to read passage texts from: ``collection``, else the one the index metadata
     names when it is still there, else none."""
-    from ..indexing import read_index_metadata
+    from ..index.lucene import read_index_metadata
 
     if collection is not None:
         return collection
@@ -103,7 +103,7 @@ def _shown(text: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class _Known:
-    """Document weights already read, in the shape :func:`~disco_pyserini.explain.explain_hits` asks
+    """Document weights already read, in the shape :func:`~disco_pyserini.search.explain.explain_hits` asks
     its postings for them."""
 
     index: str
@@ -139,9 +139,9 @@ class Backend:
     def __init__(self, index: str, models: Sequence[str], *, modes: Sequence[str] = DEFAULT_MODES,
                  limits: Limits = Limits(), heap: str | None = None, allow_mismatch: bool = False,
                  collection: str | None = None, topics: str | None = None, **settings: Any) -> None:
-        from ..queries import QueryEncoding
-        from ..search import open_searcher
-        from ..topics import read_topics
+        from ..io.topics import read_topics
+        from ..search.queries import QueryEncoding
+        from ..search.searcher import open_searcher
 
         if not models:
             raise UsageError("give at least one query model (--model)")
@@ -277,7 +277,7 @@ class Backend:
                  ) -> tuple[dict[str, dict[str, int]], set[str]]:
         """``({doc_id: {term: impact}}, doc_ids left)``: each hit's weights for the query's terms from
         its collection line (the vector the index was built from), kept only where they add up to
-        the integer behind the hit's Lucene score (:func:`~disco_pyserini.merge.integer_score`);
+        the integer behind the hit's Lucene score (:func:`~disco_pyserini.search.merge.integer_score`);
         the hits left (no line, no such vector, or a sum that differs: a collection that is not the
         index's) are read from the index's postings by the caller, as ``explain`` reads them.
 
@@ -322,7 +322,7 @@ class Backend:
         return found
 
     def health(self) -> dict[str, Any]:
-        from ..metadata import package_version
+        from ..io.metadata import package_version
 
         return {"status": "ok", "version": package_version(), "index": self.index,
                 "documents": self.num_docs, "passages": len(self.passages), "models": self.models,

@@ -65,7 +65,7 @@ def _line_id(raw: bytes) -> str | None:
 
 
 def id_hashes(doc_ids: list[str]) -> np.ndarray:
-    from ..collection import id_hash
+    from ..encode.collection import id_hash
 
     return np.fromiter((id_hash(doc_id) for doc_id in doc_ids), dtype=np.uint64, count=len(doc_ids))
 
@@ -79,7 +79,7 @@ class PassageStore:
     """
 
     def __init__(self, folder: str | None) -> None:
-        from ..collection import Collection
+        from ..encode.collection import Collection
 
         self.folder = folder
         self.lines_read = 0
