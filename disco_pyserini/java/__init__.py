@@ -396,8 +396,3 @@ def run_module(module: str, args: list[str]) -> int:
         sys.argv = saved
     return 0
 
-
-if __name__ == "__main__":  # python -m disco_pyserini.java MODULE [ARGS...]
-    from ..commands.pyserini_module import main
-
-    raise SystemExit(main())

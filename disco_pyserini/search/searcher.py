@@ -333,8 +333,3 @@ def default_query_cache() -> str:
 
     return str(cache_dir() / "queries")
 
-
-if __name__ == "__main__":  # python -m disco_pyserini.search: Pyserini's search command with DiSCo queries
-    from ..commands.pyserini_search import main
-
-    raise SystemExit(main())
