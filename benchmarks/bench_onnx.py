@@ -56,6 +56,7 @@ def encoding_speed(model: str, texts: list[str], threads: int, repeat: int, *, s
                    int8: bool = True) -> dict[str, dict[str, float]]:
     """tokens/s and GFLOP/s of each backend's forward on ``texts`` (already tokenized); with
     ``int8``, also the onnx backend's int8 graph (queries only)."""
+    from disco_pyserini.encode.backends import build_encoder
     from disco_pyserini.encode.spec import EncoderSpec
 
     with open(Path(model) / "config.json", encoding="utf-8") as handle:
@@ -65,8 +66,8 @@ def encoding_speed(model: str, texts: list[str], threads: int, repeat: int, *, s
     if int8:
         variants.append(("onnx-int8", "onnx", "int8"))
     for name, backend, precision in variants:
-        encoder = EncoderSpec(model, side=side, threads=threads, backend=backend,  # type: ignore[arg-type]
-                              precision=precision).build()  # type: ignore[arg-type]
+        encoder = build_encoder(EncoderSpec(model, side=side, threads=threads, backend=backend,  # type: ignore[arg-type]
+                                            precision=precision))  # type: ignore[arg-type]
         token_ids = encoder.tokenize(texts)
         encoder.encode_token_ids(token_ids[:2])  # warm-up
         median, times, _ = timed(lambda encoder=encoder, token_ids=token_ids: encoder.encode_token_ids(token_ids),
@@ -262,6 +263,7 @@ def main() -> None:
 
     import torch
 
+    from disco_pyserini.encode.backends import build_encoder
     from disco_pyserini.encode.collection import encode_collection
     from disco_pyserini.encode.models import resolve_model
     from disco_pyserini.encode.onnx_export import cached_export
@@ -285,7 +287,7 @@ def main() -> None:
                f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f})", rows, results, args.json)
         shutil.rmtree(work, ignore_errors=True)
         return
-    encode_collection([str(corpus)], str(work / "collection"), EncoderSpec(model, threads=args.threads).build(),
+    encode_collection([str(corpus)], str(work / "collection"), build_encoder(EncoderSpec(model, threads=args.threads)),
                       progress=False)
     build_index(str(work / "collection"), str(work / "index"), threads=args.threads)
     index = str(work / "index")

@@ -112,12 +112,13 @@ def measure(path: Path, threads: int) -> dict[str, Any]:
     import torch
 
     from disco_pyserini.datasets.cacm import read_cacm_corpus
+    from disco_pyserini.encode.backends import build_encoder
     from disco_pyserini.encode.quantize import quantize
     from disco_pyserini.encode.spec import EncoderSpec
     from disco_pyserini.io.corpus import iter_corpus
 
     torch.set_num_threads(threads)
-    encoder = EncoderSpec(default_model(), threads=threads).build()
+    encoder = build_encoder(EncoderSpec(default_model(), threads=threads))
     sources = {
         "cacm": [d.text for d in read_cacm_corpus(str(need(CACM / "cacm.tar.gz")))],
         "sample": [d.text for d in iter_corpus([str(REPO / "disco_pyserini" / "sample" / "corpus.jsonl")])],

@@ -92,6 +92,7 @@ def main() -> None:
 
     import torch
 
+    from disco_pyserini.encode.backends import build_encoder
     from disco_pyserini.encode.collection import encode_collection
     from disco_pyserini.encode.models import resolve_model
     from disco_pyserini.encode.quantize import to_impacts
@@ -108,7 +109,7 @@ def main() -> None:
     model = resolve_model(args.model, "query")
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     corpus, documents = cacm_corpus(work, args.docs)
-    encode_collection([str(corpus)], str(work / "collection"), EncoderSpec(model, threads=args.threads).build(),
+    encode_collection([str(corpus)], str(work / "collection"), build_encoder(EncoderSpec(model, threads=args.threads)),
                       progress=False)
     build_index(str(work / "collection"), str(work / "index"), threads=args.threads)
     index = str(work / "index")

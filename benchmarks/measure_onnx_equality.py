@@ -71,6 +71,7 @@ def main() -> None:
 
     from _common import SPLADE_TINY, bert_base_splade
 
+    from disco_pyserini.encode.backends import build_encoder
     from disco_pyserini.encode.spec import EncoderSpec
 
     work = Path(tempfile.mkdtemp(prefix="measure-onnx-"))
@@ -80,8 +81,8 @@ def main() -> None:
         models["BERT-base-shaped"] = str(bert_base_splade(work / "bert-base", SPLADE_TINY, seed=13))
     rows, results = [], {"cpu": platform.processor() or platform.machine(), "vectors": {}}
     for label, model in models.items():
-        torch_encoder = EncoderSpec(model, side="query", threads=args.threads).build()
-        onnx_encoder = EncoderSpec(model, side="query", threads=args.threads, backend="onnx").build()
+        torch_encoder = build_encoder(EncoderSpec(model, side="query", threads=args.threads))
+        onnx_encoder = build_encoder(EncoderSpec(model, side="query", threads=args.threads, backend="onnx"))
         limit = args.bert_base_limit if label != "SPLADE-tiny" else None
         for name, topics in sets.items():
             texts = [t.query_text("disco") for t in topics][:limit]

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from disco_pyserini.encode.backends import build_encoder
 from disco_pyserini.encode.collection import METADATA, SETTINGS, Collection, Shard, encode_collection
 from disco_pyserini.errors import InputError, UsageError
 from disco_pyserini.io.corpus import Document, document_text, iter_corpus
@@ -263,7 +264,7 @@ def test_the_collections_spec_rebuilds_its_encoder(tmp_path, tiny_encoder):
     encode_collection([corpus], str(tmp_path / "coll"), tiny_encoder, scale=50, docs_per_part=3, progress=False)
     spec = Collection(tmp_path / "coll").spec()
     assert spec.scale == 50 and spec.model == tiny_encoder.spec.model
-    encode_collection([corpus], str(tmp_path / "again"), spec.build(), docs_per_part=3, progress=False)
+    encode_collection([corpus], str(tmp_path / "again"), build_encoder(spec), docs_per_part=3, progress=False)
     for name in ("part-00000.jsonl", "part-00001.jsonl"):
         again, first = (tmp_path / folder / "vectors" / name for folder in ("again", "coll"))
         assert again.read_bytes() == first.read_bytes()

@@ -191,11 +191,12 @@ def test_the_padded_inference_path_is_the_one_it_replaced_bit_for_bit(tiny_model
 
 # -- the spec: what an artifact records rebuilds the encoder ------------------------------------------
 def test_the_record_of_an_encoder_rebuilds_one_with_the_same_vectors(tiny_model):
+    from disco_pyserini.encode.backends import build_encoder
     from disco_pyserini.encode.spec import EncoderSpec
 
     original = SpladeEncoder(tiny_model, max_length=12, batch_size=2, scale=50)
     record = json.loads(json.dumps(original.describe()))  # as an artifact keeps it
-    rebuilt = EncoderSpec.from_params(record).build()
+    rebuilt = build_encoder(EncoderSpec.from_params(record))
     assert rebuilt.spec == original.spec and rebuilt.describe() == record
     assert rebuilt.max_length == 12 and rebuilt.spec.scale == 50 and rebuilt.spec.precision == "float32"
     for a, b in zip(original.encode(TEXTS), rebuilt.encode(TEXTS)):

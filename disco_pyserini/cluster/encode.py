@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..encode.backends import build_encoder
 from ..encode.collection import DEFAULT_DOCS_PER_PART, Collection, check_documents, collection_settings, id_hash
 from ..encode.spec import EncoderSpec
 from ..errors import InputError, SettingError, UsageError
@@ -90,7 +91,7 @@ def _encoder(params: dict[str, Any]) -> Any:
     """The worker's encoder of the spec ``params``, loaded once per worker process."""
     key = tuple(sorted(params.items()))
     if key not in _ENCODERS:
-        _ENCODERS[key] = EncoderSpec.from_params(params).build()
+        _ENCODERS[key] = build_encoder(EncoderSpec.from_params(params))
     return _ENCODERS[key]
 
 

@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..encode.backends import build_encoder
     from ..encode.collection import Shard, encode_collection, encode_in_processes
 
     shard = Shard.parse(args.shard)
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.processes > 1:
         result = encode_in_processes(args.corpus, args.output, spec, processes=args.processes, **common)
     else:
-        result = encode_collection(args.corpus, args.output, spec.build(), shard=shard, progress=not args.quiet,
+        result = encode_collection(args.corpus, args.output, build_encoder(spec), shard=shard, progress=not args.quiet,
                                    **common)
     if not result["complete"]:
         print(f"{args.output}: shard {args.shard} done; {len(result['missing_parts'])} part(s) of other shards missing")

@@ -38,6 +38,7 @@ from ..errors import DiscoError, InputError, SettingError, UsageError
 from ..io.corpus import Document, corpus_files, iter_corpus
 from ..io.jsonl import jsonl_writer, read_json_object, read_jsonl, write_json
 from ..io.metadata import artifact_header, file_fingerprint
+from .backends import build_encoder
 from .quantize import to_impacts
 from .spec import EncoderSpec, output_identity
 
@@ -306,7 +307,7 @@ class Collection:
         return metadata
 
     def spec(self) -> EncoderSpec:
-        """The spec of the encoder that wrote the collection: ``.build()`` encodes as it did."""
+        """The spec of the encoder that wrote the collection: ``build_encoder(spec)`` encodes as it did."""
         metadata = self.metadata()
         return EncoderSpec.from_params(metadata["encoder"], scale=metadata["scale"])
 
@@ -399,7 +400,7 @@ def _encode_parts(collection: Collection, files: Sequence[str], encoder: SpladeE
 
 def _encode_shard(task: dict[str, Any]) -> dict[str, Any]:
     """One spawned process: load the model, encode one shard's parts (see encode_in_processes)."""
-    encoder = EncoderSpec.from_params(task["spec"]).build()
+    encoder = build_encoder(EncoderSpec.from_params(task["spec"]))
     files = corpus_files(task["corpus"])
     collection = Collection(task["output"])
     settings = collection_settings(files, task["docs_per_part"], encoder.describe())

@@ -4,9 +4,9 @@ An :class:`EncoderSpec` names a SPLADE model (a preset, a hub id or a folder, an
 preset) and how it runs. It is the one description of an encoder that travels: the command line
 builds it from its options, spawned processes and Dask workers rebuild the encoder from
 ``to_params()``, and every artifact (collection, index, encoded queries, run) records those
-params beside the identity of the weights that ran. ``EncoderSpec.from_params(record).build()``
-gives back an encoder whose vectors are the artifact's, as bm25s's ``load`` calls
-``cls(**params)`` on what ``save`` wrote.
+params beside the identity of the weights that ran. ``build_encoder(EncoderSpec.from_params(record))``
+(:mod:`disco_pyserini.encode.backends`) gives back an encoder whose vectors are the artifact's, as
+bm25s's ``load`` calls ``cls(**params)`` on what ``save`` wrote.
 
 The settings are of two kinds:
 
@@ -33,12 +33,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from ..errors import SettingError
-
-if TYPE_CHECKING:
-    from .splade import SpladeEncoder
 
 Precision = Literal["auto", "float32", "bfloat16", "float16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -135,7 +132,7 @@ class EncoderSpec:
             values["scale"] = scale
         return cls(**values)
 
-    # -- what it builds ----------------------------------------------------------------------------
+    # -- the model it names ----------------------------------------------------------------------
     def resolved(self) -> EncoderSpec:
         """The same spec with ``model`` resolved to the hub id or folder its side loads (a preset
         named, SPLADE-tiny fetched and cached once)."""
@@ -147,19 +144,6 @@ class EncoderSpec:
         """The backend this spec runs: ``backend`` if named, else :func:`default_backend`'s choice.
         An encoder's own spec (what artifacts record) names the backend that ran."""
         return default_backend(self.side, self.device, self.precision) if self.backend == "auto" else self.backend
-
-    def build(self, **options: Any) -> SpladeEncoder:
-        """The encoder (loads the model); ``options`` go to :class:`~disco_pyserini.encode.splade.SpladeEncoder`.
-        With ``backend`` ``onnx``, an :class:`~disco_pyserini.encode.onnx_encoder.OnnxEncoder` (which takes
-        ``option`` only), with the same interface for queries. ``auto`` builds what
-        :meth:`resolved_backend` says."""
-        if self.resolved_backend() == "onnx":
-            from .onnx_encoder import OnnxEncoder
-
-            return OnnxEncoder(self, **options)  # type: ignore[return-value]
-        from .splade import SpladeEncoder
-
-        return SpladeEncoder(self, **options)
 
 
 def default_backend(side: str, device: str | None, precision: str) -> str:

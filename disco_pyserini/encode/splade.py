@@ -181,7 +181,7 @@ class SpladeEncoder:
         elif settings:
             raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
         if spec.backend not in ("torch", "auto"):  # auto: this class is the torch backend
-            raise SettingError("backend", f"{spec.backend}: SpladeEncoder runs torch; EncoderSpec.build() gives the "
+            raise SettingError("backend", f"{spec.backend}: SpladeEncoder runs torch; build_encoder() gives the "
                                           f"{spec.backend} encoder (queries only)")
         if spec.precision == "int8":
             raise SettingError("precision", "int8: the onnx backend's quantized graph; add --backend onnx (or leave "

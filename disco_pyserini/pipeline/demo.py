@@ -15,6 +15,7 @@ import os
 from dataclasses import replace
 from importlib import resources
 
+from ..encode.backends import build_encoder
 from ..encode.collection import DEFAULT_DOCS_PER_PART, Collection, encode_collection
 from ..encode.spec import EncoderSpec
 from ..eval.evaluate import DEFAULT_METRICS, evaluate_run, format_table
@@ -41,7 +42,7 @@ def run_demo(output: str = "runs", *, model: str = "splade-tiny", threads: int |
     work = os.path.join(output, "demo")
     collection, index = os.path.join(work, "collection"), os.path.join(work, "index")
     spec = EncoderSpec(model, threads=threads)
-    encoder = spec.build()
+    encoder = build_encoder(spec)
     corpus = [sample_path("corpus.jsonl")]
     if (Collection(collection).matches(encoder.describe(), corpus, docs_per_part=DEFAULT_DOCS_PER_PART)
             and index_is_current(index, collection)):

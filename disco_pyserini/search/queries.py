@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..conversation import flatten_conversation
+from ..encode.backends import build_encoder
 from ..encode.quantize import prune, to_impacts
 from ..encode.spec import EncoderSpec, output_identity
 from ..encode.splade import SpladeEncoder
@@ -50,7 +51,7 @@ class QueryEncoding:
         elif settings:
             raise TypeError(f"give the settings ({', '.join(sorted(settings))}) in the EncoderSpec")
         self.model = encoder.model if isinstance(encoder, EncoderSpec) else encoder.spec.model
-        self.splade = encoder.build(option=option) if isinstance(encoder, EncoderSpec) else encoder
+        self.splade = build_encoder(encoder, option=option) if isinstance(encoder, EncoderSpec) else encoder
         self.scale = self.splade.spec.scale
         self.last_encoded = 0
 
