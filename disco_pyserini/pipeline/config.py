@@ -38,7 +38,8 @@ from ..errors import InputError, UsageError
 from ..eval.evaluate import AVERAGES, PROTOCOLS, resolve_measures
 from ..io.topics import check_query_mode
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+# the shipped configurations are package data of disco_pyserini itself (setup.cfg), one folder up from here
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 CONFIG_README = os.path.join(CONFIG_DIR, "README.md")
 
 
