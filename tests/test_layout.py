@@ -204,3 +204,24 @@ def test_the_check_passes_a_package_without_circles_and_catches_private_names(tm
                                   "d.py": "__version__ = '1'\n_own = 2\nx = _own\n"})
     assert import_circles(import_edges(package)) == []
     assert private_imports(package) == ["pkg/a.py:1: imports _hidden from pkg.b", "pkg/c.py:3: uses _hidden of pkg.b"]
+
+
+def test_every_package_says_what_it_does():
+    packages = [path for path, is_package in modules(PACKAGE_DIR).values() if is_package]
+    assert len(packages) >= 12
+    assert [str(path) for path in packages if not ast.get_docstring(ast.parse(path.read_text()))] == []
+
+
+def test_importing_the_stage_packages_loads_nothing_heavy():
+    """The stage packages' __init__ files stay light: torch, transformers, numpy, Pyserini, Java and
+    Dask load when a stage runs, not when its package is imported (``--help`` starts none of them)."""
+    import subprocess
+    import sys
+
+    stages = ["io", "encode", "index", "search", "eval", "distill", "cluster", "pipeline", "datasets", "java",
+              "commands"]
+    code = ("import sys\n" + "".join(f"import disco_pyserini.{stage}\n" for stage in stages) +
+            "print(sorted(m for m in ('torch', 'transformers', 'numpy', 'pyserini', 'jnius', 'dask', 'onnxruntime')"
+            " if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "[]"
