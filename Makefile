@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_dask.py
 
-# Indexing and search at scale: 300,000 synthetic passages, the 6,980 MS MARCO dev queries (about 21 minutes).
+# Indexing and search at scale: 100,000 and 300,000 synthetic passages, the 6,980 MS MARCO dev queries (about 25 minutes).
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py --documents 100000 300000
 
