@@ -1,6 +1,11 @@
 """Search speed against Pyserini and Anserini, measured side by side in one run.
 
     .venv/bin/python benchmarks/bench_search.py [--repeat 3] [--threads 2] [--hits 1000] [--docs 600]
+        [--backend torch|onnx]
+
+Our query side runs on ``--backend`` (default ``torch``, the PyTorch encoder whose figures
+docs/performance.md reports from this script; ``onnx``, the CPU default of the commands since,
+is compared with torch and Pyserini by ``benchmarks/bench_onnx.py``).
 
 Index: the first 600 CACM abstracts encoded with SPLADE-tiny (built once, in a temporary folder).
 Topics: 320 multi-turn conversations, each a CACM topic asked after 1-3 earlier CACM topics
@@ -87,6 +92,8 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=1000)
     parser.add_argument("--docs", type=int, default=600)
     parser.add_argument("--model", default=default_model())
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="our query encoder's runtime (default: torch, as docs/performance.md reports)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -120,7 +127,8 @@ def main() -> None:
     # 1. topics -> run, fresh processes
     ours_cmd = [str(Path(sys.executable).parent / "disco-pyserini"), "-q", "search", "--index", index, "--topics",
                 str(work / "topics.jsonl"), "--model", model, "--output", str(work / "ours.trec"), "--hits",
-                str(args.hits), "--threads", str(args.threads), "--no-query-cache", "--run-tag", "Anserini"]
+                str(args.hits), "--threads", str(args.threads), "--no-query-cache", "--run-tag", "Anserini",
+                "--backend", args.backend]
 
     def baseline(kind: str) -> list[str]:
         return [sys.executable, "-c", BASELINE, index, str(work / "topics.jsonl"), model, str(work / f"{kind}.trec"),
@@ -133,7 +141,7 @@ def main() -> None:
 
     # 3. the query side, in parts (before 2: the encoded queries are 2's input)
     started = time.perf_counter()
-    encoding = QueryEncoding(EncoderSpec(model, side="query", threads=args.threads))
+    encoding = QueryEncoding(EncoderSpec(model, side="query", threads=args.threads, backend=args.backend))
     load = time.perf_counter() - started
     splade = encoding.splade
     started = time.perf_counter()
@@ -144,7 +152,13 @@ def main() -> None:
     impacts = [to_impacts(v.indices, v.weights, splade.vocabulary, encoding.scale) for v in vectors]
     quantize = time.perf_counter() - started
     tokens = sum(len(ids) for ids in token_ids)
-    flops = sum(flops_per_text(splade.model.config, len(ids)) for ids in token_ids)
+    if args.backend == "torch":
+        config = splade.model.config
+    else:  # the export's graph has no config: the source model's
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model)
+    flops = sum(flops_per_text(config, len(ids)) for ids in token_ids)
     terms = sum(len(v) for v in impacts) / n
 
     # 2. search and run writing on the same encoded queries, warm JVM

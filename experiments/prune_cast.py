@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     parser.add_argument("--model", default="splade-tiny")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="the query encoders' runtime (default: torch, that of the figures in docs/)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -58,7 +60,7 @@ def main() -> None:
     for label, model, mode in (("SPLADE-tiny, disco", args.model, "disco"),
                                ("SPLADE-tiny, rewrite", args.model, "rewrite"),
                                ("DiSCo SPLADE-tiny, disco", str(work / "model"), "disco")):
-        encoding = QueryEncoding(EncoderSpec(model, side="query", threads=args.threads))
+        encoding = QueryEncoding(EncoderSpec(model, side="query", threads=args.threads, backend=args.backend))
         whole = prepare_queries(searcher, topics, encoding, mode=mode)
         for k in [None, *args.k]:
             queries = [(qid, prune(vector, k)) for qid, vector in whole]
