@@ -81,7 +81,7 @@ def main() -> None:
         models["BERT-base-shaped"] = str(bert_base_splade(work / "bert-base", SPLADE_TINY, seed=13))
     rows, results = [], {"cpu": platform.processor() or platform.machine(), "vectors": {}}
     for label, model in models.items():
-        torch_encoder = build_encoder(EncoderSpec(model, side="query", threads=args.threads))
+        torch_encoder = build_encoder(EncoderSpec(model, side="query", threads=args.threads, backend="torch"))
         onnx_encoder = build_encoder(EncoderSpec(model, side="query", threads=args.threads, backend="onnx"))
         limit = args.bert_base_limit if label != "SPLADE-tiny" else None
         for name, topics in sets.items():
