@@ -83,7 +83,7 @@ def encodings(tmp_path_factory, tiny_model):
 
     folder = tmp_path_factory.mktemp("onnx") / "splade-tiny"
     assert main(["-q", "export-onnx", "--model", tiny_model, "--output", str(folder)]) == 0
-    return (QueryEncoding(EncoderSpec(tiny_model, side="query", max_length=24)),
+    return (QueryEncoding(EncoderSpec(tiny_model, side="query", backend="torch", max_length=24)),
             QueryEncoding(EncoderSpec(str(folder), side="query", backend="onnx", max_length=24)))
 
 
