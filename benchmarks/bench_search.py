@@ -50,14 +50,14 @@ from pyserini.encode import SpladeQueryEncoder
 from pyserini.output_writer import TrecWriter
 from disco_pyserini.io.runs import pyserini_order
 from disco_pyserini.io.topics import read_topics
-index, topics_path, model, output, hits, threads, kind = sys.argv[1:8]
+index, topics_path, model, output, hits, threads, kind, backend = sys.argv[1:9]
 texts = {t.query_id: t.query_text("disco") for t in read_topics(topics_path)}
 qids = pyserini_order(texts)
 if kind == "pyserini":
     encoder = SpladeQueryEncoder(model, device="cpu")
 else:  # ours, in Pyserini's one-query-per-call role: the run must be ours byte for byte
     from disco_pyserini import DiscoQueryEncoder
-    encoder = DiscoQueryEncoder(model, threads=int(threads))
+    encoder = DiscoQueryEncoder(model, threads=int(threads), backend=backend)
 searcher = LuceneImpactSearcher(index, encoder, min_idf=-1)
 results = searcher.batch_search([texts[q] for q in qids], qids, k=int(hits), threads=int(threads))
 with TrecWriter(output, max_hits=int(hits), tag="Anserini") as writer:
@@ -132,7 +132,7 @@ def main() -> None:
 
     def baseline(kind: str) -> list[str]:
         return [sys.executable, "-c", BASELINE, index, str(work / "topics.jsonl"), model, str(work / f"{kind}.trec"),
-                str(args.hits), str(args.threads), kind]
+                str(args.hits), str(args.threads), kind, args.backend]
 
     ours_time, ours_times, _ = timed(lambda: run_process(ours_cmd, args.threads), args.repeat)
     base_time, base_times, _ = timed(lambda: run_process(baseline("pyserini"), args.threads), args.repeat)

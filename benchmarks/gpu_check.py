@@ -198,7 +198,7 @@ def main() -> int:
         # 3. query encoding and search
         searcher = ImpactSearcher(index)
         turns = QueryEncoding(EncoderSpec(resolve_model(args.model, "query"), side="query", device=device,
-                                          batch_size=batch_size))
+                                          backend="torch", batch_size=batch_size))
         turns.encode_topics(cast[:batch_size], "disco")  # warm-up
         synchronize(device)
         began = time.perf_counter()

@@ -1,6 +1,6 @@
 """Quality of pruned queries on real conversations: TREC CAsT with SPLADE-tiny, per K against no pruning.
 
-    .venv/bin/python experiments/prune_cast.py [--work runs/distill-cast] [--k 8 16 32 64 128]
+    .venv/bin/python experiments/prune_cast.py [--work runs/distill-cast] [--k 8 16 32 64 128] [--backend torch|onnx]
 
 Reads what `make distill-cast` leaves in its work folder: the index (CAsT 2021 canonical passages,
 CAsT 2022 responses and CACM), the 198 test turns of the held-apart conversations with their

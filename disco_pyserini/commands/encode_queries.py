@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, metavar="QUERIES",
                         help="QUERIES.jsonl (with QUERIES.topics.tsv beside it: search with --encoder QUERIES.jsonl "
                              "--topics QUERIES.topics.tsv) or QUERIES.tsv[.gz] (Anserini's format: --topics only)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="encoding threads (ONNX Runtime's on the CPU default, torch's with --backend torch)")
     add_pruning_option(parser)
     add_cache_options(parser)
     add_encoder_options(parser)

@@ -50,7 +50,9 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, batch_size_flag: str
     add_length_and_scale_options(parser)
     parser.add_argument(batch_size_flag, dest="batch_size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                         help=f"texts per encoding batch (default: {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", default=None,
+                        help="cuda or cpu (default: cuda if available, else cpu); for queries the cpu runs ONNX "
+                             "Runtime unless --backend torch")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: float32 on CPU, bfloat16 autocast on CUDA; int8 (queries, onnx backend): "
                              "the graph dynamically quantized, faster, its ranking quality measured in "
@@ -94,7 +96,7 @@ def add_java_options(parser: argparse.ArgumentParser) -> None:
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query-cache", metavar="DIR", default=None,
-                        help="encoded-query cache, by query id, model, mode, max length and scale "
+                        help="encoded-query cache, by query id, model, backend, mode, max length and scale "
                              "(default: ~/.cache/disco_pyserini/queries)")
     parser.add_argument("--no-query-cache", action="store_true", help="encode every query, cache nothing")
 

@@ -10,7 +10,7 @@ SPLADE forward that encodes queries. This module is the loop: AdamW with linear 
 on CUDA, checkpoints, and early stopping.
 
 Every ``eval_every`` steps early stopping measures what the test measures: the validation turns
-are encoded with the current student as ``search`` encodes queries, searched in the Lucene index
+are encoded with the current student as ``search --backend torch`` encodes queries, searched in the Lucene index
 (top 1000) and scored by MRR (pytrec_eval's recip_rank, as ``evaluate``); training stops when it
 has not improved for ``patience`` evaluations. The best student is saved as a normal HuggingFace
 model folder with ``disco_distill.json`` describing how it was made.
@@ -207,7 +207,7 @@ def validation_mrr(student: SpladeEncoder, searcher: Any, validation: Validation
                    scale: float, threads: int = 1) -> float:
     """MRR of the validation turns as ``search`` and ``evaluate`` would give it for the student now.
 
-    The turns are encoded as ``search`` encodes queries (SPLADE vectors of ``config.mode`` in
+    The turns are encoded as ``search --backend torch`` encodes queries (SPLADE vectors of ``config.mode`` in
     inference mode, at most ``config.max_length`` tokens, quantized to integer impacts at the
     collection's ``scale``), searched in the index (top 1000) and scored with pytrec_eval's
     recip_rank.

@@ -71,7 +71,8 @@ class EncoderSpec:
     queries). ``precision`` ``auto`` is float32 on CPU and bfloat16 autocast on CUDA; ``int8`` is
     the onnx backend's dynamically quantized graph (an explicit opt-in with a measured quality
     cost, docs/performance.md); ``device``
-    ``None`` is CUDA when available; ``threads`` ``None`` leaves torch's thread count as it is.
+    ``None`` is CUDA when available; ``threads`` ``None`` leaves torch's thread count as it is
+    (on the onnx backend: ONNX Runtime's default, the physical cores).
     ``backend`` ``torch`` runs the model with torch and transformers; ``onnx`` runs its ONNX export
     (:mod:`disco_pyserini.encode.onnx_export`) on ONNX Runtime's CPU, float32, without importing either.
     """

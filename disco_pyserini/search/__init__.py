@@ -11,5 +11,6 @@ retrieved. Commands: ``disco-pyserini search``, ``encode-queries``, ``explain``,
 ``python -m disco_pyserini.search`` (Pyserini's own search command with DiSCo queries, this
 package's ``__main__``, as ``python -m pyserini.search.lucene``).
 
-Importing this package loads nothing heavy: Java, torch and Pyserini load on first use.
+Importing this package loads nothing heavy: Java, Pyserini and the query model's runtime (ONNX Runtime on
+the CPU by default, torch otherwise) load on first use.
 """

@@ -10,8 +10,8 @@ Two file formats, both read by stock ``python -m pyserini.search.lucene --impact
   as many times as its impact, searched with ``--topics QUERIES.tsv`` and no ``--encoder``.
   Token order is kept, so a file read and written back is identical.
 
-The cache keeps encoded queries by query id, model (a digest of its weights), query mode, max
-length and scale, never by query text; each entry records a digest of the text it was encoded from,
+The cache keeps encoded queries by query id, model (a digest of its weights), backend, query mode,
+max length and scale, never by query text; each entry records a digest of the text it was encoded from,
 so a turn whose conversation changed is encoded again and only that turn.
 """
 

@@ -41,7 +41,8 @@ class DiscoQueryEncoder(QueryEncoder):
     ``model`` is a preset (``disco-human``, ``splade-tiny``...: its query model), a HuggingFace
     id or a local folder. ``scale`` must be the documents' scale (100 by default). ``max_terms``
     keeps only the heaviest terms of every query (off by default). ``backend="onnx"`` runs the
-    model's ONNX export on ONNX Runtime (exported on first use and cached), without torch;
+    model's ONNX export on ONNX Runtime (exported on first use and cached; torch is still imported,
+    by Pyserini's ``pyserini.encode``, which this class extends);
     ``"torch"`` runs torch; ``"auto"`` (the default) is onnx on the CPU and torch on CUDA
     (:func:`~disco_pyserini.encode.spec.default_backend`).
     """
