@@ -777,7 +777,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: 10,000, fewer where the shards x threads need more parts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--java-heap", default=None, help="-Xmx of every JVM (default: the JVM's own)")
-    parser.add_argument("--work-dir", default=None, help="where the collection and indexes go (a temporary folder)")
+    parser.add_argument("--work-dir", default=None,
+                        help="the folder (created if missing) for each size's temporary collection and indexes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--quick", action="store_true", help="20,000 passages, 500 queries, K in {16, none}")
     parser.add_argument("--measure", action="store_true", help=f"measure SPLADE-tiny on real text into {DISTRIBUTIONS}")
@@ -856,6 +857,8 @@ def measure_size(args: argparse.Namespace, documents: int, ks: list[int | None],
     """Every measurement at one collection size, in a temporary folder removed afterwards (unless --keep)."""
     docs_per_part = args.docs_per_part or max(1, min(10_000, documents // (args.shards * args.threads * 2)))
     started = time.perf_counter()
+    if args.work_dir:
+        os.makedirs(args.work_dir, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.work_dir))
     print(f"{documents:,} synthetic passages, {len(qids):,} queries, k={args.hits}, {args.threads} threads, "
           f"work in {work} (load {os.getloadavg()[0]:.2f})", flush=True)
