@@ -807,6 +807,8 @@ def main(argv: list[str] | None = None) -> int:
     batch_ks = [k for k in max_terms_list(args.batch_max_terms) if k in ks]
     batch_ks += [args.query_max_terms] if args.query_max_terms not in batch_ks else []
     shard_ks = [k for k in max_terms_list(args.shard_max_terms) if k in ks] if args.shards > 1 else []
+    if args.work_dir:
+        os.makedirs(args.work_dir, exist_ok=True)
 
     from disco_pyserini.encode.quantize import prune
     from disco_pyserini.io.runs import pyserini_order
@@ -857,8 +859,6 @@ def measure_size(args: argparse.Namespace, documents: int, ks: list[int | None],
     """Every measurement at one collection size, in a temporary folder removed afterwards (unless --keep)."""
     docs_per_part = args.docs_per_part or max(1, min(10_000, documents // (args.shards * args.threads * 2)))
     started = time.perf_counter()
-    if args.work_dir:
-        os.makedirs(args.work_dir, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.work_dir))
     print(f"{documents:,} synthetic passages, {len(qids):,} queries, k={args.hits}, {args.threads} threads, "
           f"work in {work} (load {os.getloadavg()[0]:.2f})", flush=True)
